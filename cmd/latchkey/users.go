@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/ory/fosite"
+	"github.com/spf13/cobra"
+
+	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// minPasswordLength follows NIST SP 800-63B §5.1.1.2 for passwords chosen by
+// the user.
+const minPasswordLength = 8
+
+func newUsersCommand(a *app) *cobra.Command {
+	users := &cobra.Command{
+		Use:   "users",
+		Short: "Create users and set their passwords",
+	}
+	users.AddCommand(newUsersCreateCommand(a), newUsersSetPasswordCommand(a))
+	return users
+}
+
+// readPassword reads one line from r, without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if len(password) < minPasswordLength {
+		return "", fmt.Errorf("password must be at least %d characters", minPasswordLength)
+	}
+	return password, nil
+}
+
+func newUsersCreateCommand(a *app) *cobra.Command {
+	var username, email, name, givenName, familyName, output string
+	var passwordStdin, emailVerified bool
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a user",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var problems []error
+			if storage.NormalizeUsername(username) == "" {
+				problems = append(problems, errors.New("--username is required"))
+			}
+			if _, err := mail.ParseAddress(email); err != nil {
+				problems = append(problems, fmt.Errorf("--email %q is not an email address", email))
+			}
+			if !passwordStdin {
+				problems = append(problems, errors.New("--password-stdin is required: pass the password on standard input"))
+			}
+			if err := errors.Join(problems...); err != nil {
+				return err
+			}
+			password, err := readPassword(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+
+			db, err := a.openDatabase(cmd.Context(), a.cfg.Dev)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			user := &storage.User{
+				ID:            uuid.NewString(),
+				Username:      username,
+				Email:         email,
+				EmailVerified: emailVerified,
+				PasswordHash:  provider.HashPassword(password),
+				Name:          name,
+				GivenName:     givenName,
+				FamilyName:    familyName,
+			}
+			err = storage.NewStore(db).CreateUser(cmd.Context(), user)
+			if errors.Is(err, storage.ErrConflict) {
+				return fmt.Errorf("username %q is taken", storage.NormalizeUsername(username))
+			}
+			if err != nil {
+				return err
+			}
+
+			if output == "json" {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]string{
+					"id": user.ID, "username": user.Username, "email": user.Email,
+				})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created user %s (id %s)\n", user.Username, user.ID)
+			return nil
+		},
+	}
+	flags := cmd.Flags()
+	flags.StringVar(&username, "username", "", "login name, stored lower-case (required)")
+	flags.StringVar(&email, "email", "", "email address (required)")
+	flags.BoolVar(&emailVerified, "email-verified", false, "mark the email address as verified")
+	flags.StringVar(&name, "name", "", "full name")
+	flags.StringVar(&givenName, "given-name", "", "given name")
+	flags.StringVar(&familyName, "family-name", "", "family name")
+	flags.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	flags.StringVar(&output, "output", "text", "output format: text or json")
+	return cmd
+}
+
+func newUsersSetPasswordCommand(a *app) *cobra.Command {
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "set-password USERNAME",
+		Short: "Replace a user's password",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !passwordStdin {
+				return errors.New("--password-stdin is required: pass the password on standard input")
+			}
+			password, err := readPassword(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+
+			db, err := a.openDatabase(cmd.Context(), a.cfg.Dev)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			store := storage.NewStore(db)
+			user, err := store.GetUserByUsername(cmd.Context(), args[0])
+			if errors.Is(err, fosite.ErrNotFound) {
+				return fmt.Errorf("user %q not found", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if err := store.SetPasswordHash(cmd.Context(), user.ID, provider.HashPassword(password)); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "password changed for %s\n", user.Username)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the new password from the first line of standard input")
+	return cmd
+}

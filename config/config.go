@@ -1,0 +1,265 @@
+// Package config is Latchkey's typed configuration: one struct, filled from
+// command-line flags and LATCHKEY_* environment variables, and validated all
+// at once. Flags win over the environment; the environment wins over
+// defaults.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Config holds every setting of the latchkey binary.
+type Config struct {
+	// Dev enables the embedded development defaults: a generated system
+	// secret in the data folder, an http issuer on 127.0.0.1, automatic
+	// migrations and demo data.
+	Dev bool
+
+	Issuer       string
+	ProviderAddr string
+	DataDir      string
+	DatabaseURL  string
+
+	SystemSecret     Secret
+	SystemSecretFile string
+
+	AccessTokenLifetime       time.Duration
+	RefreshTokenLifetime      time.Duration
+	IDTokenLifetime           time.Duration
+	AuthorizationCodeLifetime time.Duration
+	LoginSessionLifetime      time.Duration
+	LoginSessionIdleTimeout   time.Duration
+	AccessTokenAlgorithm      string
+
+	// Migrate applies pending schema migrations when serve starts.
+	Migrate  bool
+	LogLevel string
+}
+
+// Secret is a string that redacts itself in logs and fmt output.
+type Secret string
+
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+func (Secret) String() string       { return "[redacted]" }
+
+type setting struct {
+	flag, help string
+}
+
+// settings lists every flag with its environment variable. The flag name,
+// upper-cased with '-' as '_' and prefixed LATCHKEY_, is the variable.
+var settings = []setting{
+	{"dev", "run with development defaults: generated secret, http issuer on 127.0.0.1, demo client and user"},
+	{"issuer", "issuer URL that tokens name and clients discover, e.g. https://login.example.com"},
+	{"provider-addr", "host:port the provider listens on"},
+	{"data-dir", "folder for the embedded SQLite database and, with --dev, the generated system secret"},
+	{"database-url", "database: a SQLite file path (default: latchkey.db in the data folder)"},
+	{"system-secret", "system secret (at least 32 bytes) from which token, cookie and key-encryption keys are derived; prefer LATCHKEY_SYSTEM_SECRET or --system-secret-file"},
+	{"system-secret-file", "file holding the system secret"},
+	{"access-token-lifetime", "lifetime of access tokens"},
+	{"refresh-token-lifetime", "lifetime of refresh tokens"},
+	{"id-token-lifetime", "lifetime of ID tokens"},
+	{"authorization-code-lifetime", "lifetime of authorization codes"},
+	{"login-session-lifetime", "absolute lifetime of a login session"},
+	{"login-session-idle-timeout", "a login session unused for this long ends"},
+	{"access-token-algorithm", "access token signing algorithm: ES256 or RS256"},
+	{"migrate", "apply pending database migrations before serving"},
+	{"log-level", "log level: debug, info, warn or error"},
+}
+
+// EnvName returns the environment variable of a flag.
+func EnvName(flag string) string {
+	return "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// BindFlags registers every setting on flags, with cfg's fields as targets
+// and the built-in defaults.
+func BindFlags(flags *pflag.FlagSet, cfg *Config) {
+	help := map[string]string{}
+	for _, s := range settings {
+		help[s.flag] = s.help + " [" + EnvName(s.flag) + "]"
+	}
+
+	flags.BoolVar(&cfg.Dev, "dev", false, help["dev"])
+	flags.StringVar(&cfg.Issuer, "issuer", "", help["issuer"])
+	flags.StringVar(&cfg.ProviderAddr, "provider-addr", "127.0.0.1:3001", help["provider-addr"])
+	flags.StringVar(&cfg.DataDir, "data-dir", "data", help["data-dir"])
+	flags.StringVar(&cfg.DatabaseURL, "database-url", "", help["database-url"])
+	flags.StringVar((*string)(&cfg.SystemSecret), "system-secret", "", help["system-secret"])
+	flags.StringVar(&cfg.SystemSecretFile, "system-secret-file", "", help["system-secret-file"])
+	flags.DurationVar(&cfg.AccessTokenLifetime, "access-token-lifetime", provider.DefaultAccessTokenLifetime, help["access-token-lifetime"])
+	flags.DurationVar(&cfg.RefreshTokenLifetime, "refresh-token-lifetime", provider.DefaultRefreshTokenLifetime, help["refresh-token-lifetime"])
+	flags.DurationVar(&cfg.IDTokenLifetime, "id-token-lifetime", provider.DefaultIDTokenLifetime, help["id-token-lifetime"])
+	flags.DurationVar(&cfg.AuthorizationCodeLifetime, "authorization-code-lifetime", provider.DefaultAuthorizationCodeLifetime, help["authorization-code-lifetime"])
+	flags.DurationVar(&cfg.LoginSessionLifetime, "login-session-lifetime", provider.DefaultLoginSessionLifetime, help["login-session-lifetime"])
+	flags.DurationVar(&cfg.LoginSessionIdleTimeout, "login-session-idle-timeout", provider.DefaultLoginSessionIdleTimeout, help["login-session-idle-timeout"])
+	flags.StringVar(&cfg.AccessTokenAlgorithm, "access-token-algorithm", provider.AlgES256, help["access-token-algorithm"])
+	flags.BoolVar(&cfg.Migrate, "migrate", false, help["migrate"])
+	flags.StringVar(&cfg.LogLevel, "log-level", "info", help["log-level"])
+}
+
+// ApplyEnvironment sets every flag that was not given on the command line
+// from its LATCHKEY_* variable, and reports each value that does not parse.
+func ApplyEnvironment(flags *pflag.FlagSet) error {
+	var problems []error
+	for _, s := range settings {
+		flag := flags.Lookup(s.flag)
+		if flag == nil || flag.Changed {
+			continue
+		}
+		value, ok := os.LookupEnv(EnvName(s.flag))
+		if !ok {
+			continue
+		}
+		if err := flags.Set(s.flag, value); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", EnvName(s.flag), err))
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// Resolve fills derived settings: the secret from its file, the database
+// URL from the data folder, and in dev mode the issuer and a generated
+// system secret kept in the data folder. It returns the path of a secret it
+// generated, or "".
+func (c *Config) Resolve() (generated string, err error) {
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = storage.SQLitePath(c.DataDir)
+	}
+	if c.SystemSecret == "" && c.SystemSecretFile != "" {
+		data, err := os.ReadFile(c.SystemSecretFile)
+		if err != nil {
+			return "", fmt.Errorf("read system secret file: %w", err)
+		}
+		c.SystemSecret = Secret(strings.TrimSpace(string(data)))
+	}
+	if !c.Dev {
+		return "", nil
+	}
+
+	if c.Issuer == "" {
+		c.Issuer = devIssuer(c.ProviderAddr)
+	}
+	if c.SystemSecret == "" {
+		return c.loadOrCreateDevSecret()
+	}
+	return "", nil
+}
+
+func devIssuer(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://127.0.0.1:3001"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// loadOrCreateDevSecret reads the development secret from the data folder,
+// creating it on first start.
+func (c *Config) loadOrCreateDevSecret() (string, error) {
+	path := filepath.Join(c.DataDir, "system-secret")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		c.SystemSecret = Secret(strings.TrimSpace(string(data)))
+		return "", nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read development system secret: %w", err)
+	}
+
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data folder: %w", err)
+	}
+	buf := make([]byte, 32)
+	_, _ = rand.Read(buf)
+	secret := base64.RawURLEncoding.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write development system secret: %w", err)
+	}
+	c.SystemSecret = Secret(secret)
+	return path, nil
+}
+
+// Validate reports every problem with the settings in one error.
+func (c *Config) Validate() error {
+	var problems []error
+	if c.Issuer == "" {
+		problems = append(problems, fmt.Errorf("missing issuer URL: set --issuer or %s", EnvName("issuer")))
+	} else if err := provider.ValidateIssuer(c.Issuer); err != nil {
+		problems = append(problems, err)
+	}
+
+	switch {
+	case c.SystemSecret == "":
+		problems = append(problems, fmt.Errorf("missing system secret: set %s or %s (at least %d bytes, e.g. from 'openssl rand -base64 48')",
+			EnvName("system-secret"), EnvName("system-secret-file"), provider.MinSystemSecretLength))
+	case len(c.SystemSecret) < provider.MinSystemSecretLength:
+		problems = append(problems, fmt.Errorf("system secret is %d bytes; at least %d are required", len(c.SystemSecret), provider.MinSystemSecretLength))
+	}
+
+	if c.AccessTokenAlgorithm != provider.AlgES256 && c.AccessTokenAlgorithm != provider.AlgRS256 {
+		problems = append(problems, fmt.Errorf("access token algorithm %q is not supported: use ES256 or RS256", c.AccessTokenAlgorithm))
+	}
+	durations := map[string]time.Duration{
+		"access-token-lifetime":       c.AccessTokenLifetime,
+		"refresh-token-lifetime":      c.RefreshTokenLifetime,
+		"id-token-lifetime":           c.IDTokenLifetime,
+		"authorization-code-lifetime": c.AuthorizationCodeLifetime,
+		"login-session-lifetime":      c.LoginSessionLifetime,
+		"login-session-idle-timeout":  c.LoginSessionIdleTimeout,
+	}
+	for _, s := range settings {
+		if value, ok := durations[s.flag]; ok && value <= 0 {
+			problems = append(problems, fmt.Errorf("%s must be positive, got %s", s.flag, value))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.ProviderAddr); err != nil {
+		problems = append(problems, fmt.Errorf("provider-addr %q is not host:port", c.ProviderAddr))
+	}
+	if _, err := c.Level(); err != nil {
+		problems = append(problems, err)
+	}
+	return errors.Join(problems...)
+}
+
+// Level parses LogLevel.
+func (c *Config) Level() (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return level, fmt.Errorf("log-level %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return level, nil
+}
+
+// ProviderConfig returns the provider's settings.
+func (c *Config) ProviderConfig(logger *slog.Logger) provider.Config {
+	return provider.Config{
+		Issuer:                    c.Issuer,
+		SystemSecret:              []byte(c.SystemSecret),
+		AccessTokenLifetime:       c.AccessTokenLifetime,
+		RefreshTokenLifetime:      c.RefreshTokenLifetime,
+		IDTokenLifetime:           c.IDTokenLifetime,
+		AuthorizationCodeLifetime: c.AuthorizationCodeLifetime,
+		LoginSessionLifetime:      c.LoginSessionLifetime,
+		LoginSessionIdleTimeout:   c.LoginSessionIdleTimeout,
+		AccessTokenAlgorithm:      c.AccessTokenAlgorithm,
+		Logger:                    logger,
+	}
+}

@@ -1,0 +1,300 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// authorize is the authorization endpoint (RFC 6749 §3.1, OpenID Connect
+// Core §3.1.2). It validates the request with fosite, then sends the
+// person through login and consent as needed and issues the code.
+func (p *Provider) authorize(c *gin.Context) {
+	ctx := c.Request.Context()
+	ar, err := p.oauth2.NewAuthorizeRequest(ctx, c.Request)
+	if err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+	if err := checkPKCEPolicy(ar); err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+
+	now := p.now().UTC().Truncate(time.Second)
+	flow := &authFlow{
+		Form:        copyForm(c.Request.Form),
+		RequestedAt: now,
+		ExpiresAt:   now.Add(flowLifetime),
+	}
+	p.continueFlow(c, ar, flow, p.currentLoginSession(c))
+}
+
+// checkPKCEPolicy enforces the per-client PKCE rules before the person is
+// sent to the login page, where fosite would check them only afterwards:
+// public clients must use S256, and confidential clients may use "plain"
+// only if registered with AllowPlainPKCE. A challenge without a method is
+// "plain" (RFC 7636 §4.3).
+func checkPKCEPolicy(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	client, _ := ar.GetClient().(*storage.Client)
+	if form.Get("code_challenge") == "" {
+		if client == nil || client.Public {
+			return fosite.ErrInvalidRequest.WithHint("Public clients must send a PKCE code_challenge with method S256.")
+		}
+		return nil
+	}
+	method := form.Get("code_challenge_method")
+	if method == "" {
+		method = "plain"
+	}
+	switch {
+	case method == "S256":
+		return nil
+	case method != "plain":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
+	case client == nil || client.Public || !client.AllowPlainPKCE:
+		return fosite.ErrInvalidRequest.WithHint("This client must use code_challenge_method S256.")
+	}
+	return nil
+}
+
+// writeAuthorizeError answers an invalid authorization request. Only when
+// fosite has confirmed the client and its redirect_uri does the error go
+// back to the client by redirect; otherwise the person sees an error page.
+func (p *Provider) writeAuthorizeError(c *gin.Context, ar fosite.AuthorizeRequester, err error) {
+	if ar == nil || !ar.IsRedirectURIValid() {
+		p.renderOAuthErrorPage(c, err)
+		return
+	}
+	rfc := oauthError(err, "")
+	p.logError(c, err, rfc)
+	p.oauth2.WriteAuthorizeError(c.Request.Context(), c.Writer, ar, rfc)
+}
+
+func copyForm(form url.Values) url.Values {
+	copied := make(url.Values, len(form))
+	for key, values := range form {
+		copied[key] = slices.Clone(values)
+	}
+	return copied
+}
+
+// resumeRequest validates a paused flow's parameters with fosite again, as
+// if the client had just sent them.
+func (p *Provider) resumeRequest(ctx context.Context, flow *authFlow) (fosite.AuthorizeRequester, error) {
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet, "/oauth2/auth?"+flow.Form.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := p.oauth2.NewAuthorizeRequest(ctx, request)
+	if err != nil {
+		return ar, err
+	}
+	if request, ok := ar.(*fosite.AuthorizeRequest); ok {
+		request.RequestedAt = flow.RequestedAt
+	}
+	return ar, nil
+}
+
+// currentLoginSession returns the live login session named by the session
+// cookie, or nil.
+func (p *Provider) currentLoginSession(c *gin.Context) *storage.LoginSession {
+	id, err := c.Cookie(sessionCookie)
+	if err != nil || id == "" {
+		return nil
+	}
+	session, err := p.sessions.Get(c.Request.Context(), id)
+	if err != nil {
+		if !errors.Is(err, fosite.ErrNotFound) {
+			p.logger.ErrorContext(c.Request.Context(), "login session lookup failed", "error", err)
+		}
+		return nil
+	}
+	return session
+}
+
+func promptValues(form url.Values) []string {
+	return strings.Fields(form.Get("prompt"))
+}
+
+// needsLogin decides whether the person must authenticate (again) before
+// this request can go on.
+func (p *Provider) needsLogin(flow *authFlow, session *storage.LoginSession) bool {
+	if session == nil {
+		return true
+	}
+	if flow.LoggedIn {
+		return false
+	}
+	if slices.Contains(promptValues(flow.Form), "login") {
+		return true
+	}
+	if maxAge, err := strconv.ParseInt(flow.Form.Get("max_age"), 10, 64); err == nil && maxAge >= 0 {
+		return p.now().Sub(session.AuthTime) > time.Duration(maxAge)*time.Second
+	}
+	return false
+}
+
+// continueFlow takes a validated authorization request as far as it can:
+// to the login page, the consent page, or the issued code.
+func (p *Provider) continueFlow(c *gin.Context, ar fosite.AuthorizeRequester, flow *authFlow, session *storage.LoginSession) {
+	ctx := c.Request.Context()
+	prompts := promptValues(flow.Form)
+
+	if p.needsLogin(flow, session) {
+		if slices.Contains(prompts, "none") {
+			p.writeAuthorizeError(c, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+			return
+		}
+		c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(p.sealFlow(flow)))
+		return
+	}
+	if err := p.sessions.Touch(ctx, session.ID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+
+	client, ok := ar.GetClient().(*storage.Client)
+	if !ok {
+		p.writeAuthorizeError(c, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
+		return
+	}
+	if !client.FirstParty {
+		consented, err := p.hasConsent(ctx, session.UserID, client.ID, ar.GetRequestedScopes())
+		if err != nil {
+			p.writeAuthorizeError(c, ar, err)
+			return
+		}
+		if !consented || slices.Contains(prompts, "consent") {
+			if slices.Contains(prompts, "none") {
+				p.writeAuthorizeError(c, ar, fosite.ErrConsentRequired.WithHint("The user has not approved this client."))
+				return
+			}
+			flow.LoginSessionID = session.ID
+			c.Redirect(http.StatusSeeOther, "/consent?flow="+url.QueryEscape(p.sealFlow(flow)))
+			return
+		}
+	}
+
+	p.issueCode(c, ar, flow, session)
+}
+
+func (p *Provider) hasConsent(ctx context.Context, userID, clientID string, scopes []string) (bool, error) {
+	consent, err := p.store.GetConsent(ctx, userID, clientID)
+	if errors.Is(err, fosite.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, scope := range scopes {
+		if !slices.Contains(consent.Scopes, scope) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// issueCode grants the requested scopes, builds the session the tokens
+// will carry and lets fosite issue the authorization code.
+func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow *authFlow, session *storage.LoginSession) {
+	ctx := c.Request.Context()
+	user, err := p.store.GetUser(ctx, session.UserID)
+	if err != nil {
+		p.writeAuthorizeError(c, ar, fosite.ErrServerError.WithWrap(err).WithDebug("load user of login session"))
+		return
+	}
+
+	// fosite has checked that every requested scope and audience is allowed
+	// for the client; granting is left to the caller.
+	for _, scope := range ar.GetRequestedScopes() {
+		ar.GrantScope(scope)
+	}
+	p.grantAudience(ar)
+
+	fositeSession := p.userSession(ar, user, session, flow)
+	response, err := p.oauth2.NewAuthorizeResponse(ctx, ar, fositeSession)
+	if err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+	p.oauth2.WriteAuthorizeResponse(ctx, c.Writer, ar, response)
+}
+
+// grantAudience grants the audiences the client requested, or the issuer
+// when it requested none, because RFC 9068 requires every access token to
+// name its audience. The issuer stands for Latchkey's own APIs.
+func (p *Provider) grantAudience(ar fosite.Requester) {
+	for _, audience := range ar.GetRequestedAudience() {
+		ar.GrantAudience(audience)
+	}
+	if len(ar.GetGrantedAudience()) == 0 {
+		ar.GrantAudience(p.cfg.Issuer)
+	}
+}
+
+// userSession builds the fosite session for a person's grant: ID token
+// claims, and what the access token and introspection report.
+func (p *Provider) userSession(ar fosite.Requester, user *storage.User, login *storage.LoginSession, flow *authFlow) *Session {
+	authTime := login.AuthTime.UTC().Truncate(time.Second)
+	claims := &jwt.IDTokenClaims{
+		Subject:                         user.ID,
+		Issuer:                          p.cfg.Issuer,
+		AuthTime:                        authTime,
+		RequestedAt:                     flow.RequestedAt,
+		Nonce:                           flow.Form.Get("nonce"),
+		AuthenticationMethodsReferences: slices.Clone(login.AMR),
+		Extra:                           map[string]interface{}{"sid": login.ID},
+	}
+	for name, value := range userClaims(user, ar.GetGrantedScopes()) {
+		if name != "sub" {
+			claims.Extra[name] = value
+		}
+	}
+
+	return &Session{
+		DefaultSession: &openid.DefaultSession{
+			Claims:   claims,
+			Headers:  &jwt.Headers{},
+			Subject:  user.ID,
+			Username: user.Username,
+		},
+		ClientID:       ar.GetClient().GetID(),
+		LoginSessionID: login.ID,
+		AuthTime:       authTime,
+		Issuer:         p.cfg.Issuer,
+	}
+}
+
+// userClaims returns the standard claims (OpenID Connect Core §5.4) that
+// the granted scopes release.
+func userClaims(user *storage.User, scopes fosite.Arguments) map[string]interface{} {
+	claims := map[string]interface{}{"sub": user.ID}
+	if scopes.Has("profile") {
+		claims["preferred_username"] = user.Username
+		claims["updated_at"] = user.UpdatedAt.Unix()
+		for name, value := range map[string]string{"name": user.Name, "given_name": user.GivenName, "family_name": user.FamilyName} {
+			if value != "" {
+				claims[name] = value
+			}
+		}
+	}
+	if scopes.Has("email") && user.Email != "" {
+		claims["email"] = user.Email
+		claims["email_verified"] = user.EmailVerified
+	}
+	return claims
+}

@@ -1,0 +1,44 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Store is the durable state the provider needs: fosite's storage
+// interfaces plus users, clients and consents.
+type Store interface {
+	fosite.Storage
+	oauth2.CoreStorage
+	oauth2.TokenRevocationStorage
+	openid.OpenIDConnectRequestStorage
+	pkce.PKCERequestStorage
+	fositestorage.Transactional
+
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+	GetClientByID(ctx context.Context, id string) (*storage.Client, error)
+	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
+	SaveConsent(ctx context.Context, consent *storage.Consent) error
+	Ping(ctx context.Context) error
+}
+
+// SessionStore keeps login sessions.
+type SessionStore interface {
+	Create(ctx context.Context, session *storage.LoginSession) error
+	Get(ctx context.Context, id string) (*storage.LoginSession, error)
+	Touch(ctx context.Context, id string) error
+	Delete(ctx context.Context, id string) error
+}
+
+var (
+	_ Store        = (*storage.Store)(nil)
+	_ SessionStore = (*storage.MemorySessionStore)(nil)
+)

@@ -1,0 +1,77 @@
+package provider
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// metadata is the provider's configuration document. It serves both OpenID
+// Connect Discovery 1.0 §3 and RFC 8414, and lists only what works.
+type metadata struct {
+	Issuer                                    string   `json:"issuer"`
+	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	UserinfoEndpoint                          string   `json:"userinfo_endpoint"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	ScopesSupported                           []string `json:"scopes_supported"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	ResponseModesSupported                    []string `json:"response_modes_supported"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	SubjectTypesSupported                     []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported          []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                           []string `json:"claims_supported"`
+	PromptValuesSupported                     []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported                  bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                 bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported              bool     `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration             bool     `json:"require_request_uri_registration"`
+}
+
+func (p *Provider) metadata() metadata {
+	issuer := p.cfg.Issuer
+	return metadata{
+		Issuer:                            issuer,
+		AuthorizationEndpoint:             issuer + "/oauth2/auth",
+		TokenEndpoint:                     issuer + "/oauth2/token",
+		UserinfoEndpoint:                  issuer + "/userinfo",
+		JWKSURI:                           issuer + "/.well-known/jwks.json",
+		IntrospectionEndpoint:             issuer + "/oauth2/introspect",
+		RevocationEndpoint:                issuer + "/oauth2/revoke",
+		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  []string{AlgRS256, AlgES256},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		// fosite authenticates introspection callers with HTTP Basic or a
+		// bearer access token only.
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic"},
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		// "plain" works only for clients registered to allow it, so it is not
+		// advertised.
+		CodeChallengeMethodsSupported: []string{"S256"},
+		ClaimsSupported: []string{
+			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+			"name", "given_name", "family_name", "preferred_username", "updated_at", "email", "email_verified",
+		},
+		PromptValuesSupported: []string{"none", "login", "consent"},
+	}
+}
+
+func (p *Provider) discovery(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.JSON(http.StatusOK, p.metadata())
+}
+
+func (p *Provider) jwks(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/json", p.keys.JWKS())
+}

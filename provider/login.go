@@ -1,0 +1,215 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// loginPage shows the username and password form of a paused flow.
+func (p *Provider) loginPage(c *gin.Context) {
+	flow, err := p.openFlow(c.Query("flow"))
+	if err != nil {
+		p.renderError(c, http.StatusBadRequest, "This sign-in link is invalid or has expired.", "")
+		return
+	}
+	p.renderLogin(c, http.StatusOK, flow, "", "")
+}
+
+func (p *Provider) renderLogin(c *gin.Context, status int, flow *authFlow, username, message string) {
+	p.renderPage(c, status, "login.html", loginView{
+		Title:      "Sign in",
+		ClientName: p.clientName(c, flow.Form.Get("client_id")),
+		Flow:       p.sealFlow(flow),
+		CSRFToken:  p.csrfToken(c),
+		Username:   username,
+		Error:      message,
+	})
+}
+
+func (p *Provider) clientName(c *gin.Context, clientID string) string {
+	client, err := p.store.GetClientByID(c.Request.Context(), clientID)
+	if err != nil || client.Name == "" {
+		return clientID
+	}
+	return client.Name
+}
+
+// login checks the submitted credentials, starts a login session and
+// resumes the authorization request.
+func (p *Provider) login(c *gin.Context) {
+	ctx := c.Request.Context()
+	if !p.checkCSRF(c) {
+		p.renderError(c, http.StatusForbidden, "The form expired or was not sent from this site. Go back and try again.", "")
+		return
+	}
+	flow, err := p.openFlow(c.PostForm("flow"))
+	if err != nil {
+		p.renderError(c, http.StatusBadRequest, "This sign-in request is invalid or has expired.", "")
+		return
+	}
+
+	username := c.PostForm("username")
+	user, err := p.authenticate(c, username, c.PostForm("password"))
+	if errors.Is(err, errBadCredentials) {
+		p.logger.InfoContext(ctx, "login failed", "reason", "bad credentials")
+		p.renderLogin(c, http.StatusUnauthorized, flow, username, "Invalid username or password.")
+		return
+	}
+	if err != nil {
+		p.logger.ErrorContext(ctx, "login failed", "error", err)
+		p.renderError(c, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.", "temporarily_unavailable")
+		return
+	}
+
+	ar, err := p.resumeRequest(ctx, flow)
+	if err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+
+	now := p.now().UTC()
+	session := &storage.LoginSession{
+		ID:          randomToken(32),
+		UserID:      user.ID,
+		AuthTime:    now.Truncate(time.Second),
+		AMR:         []string{"pwd"},
+		CreatedAt:   now,
+		LastSeenAt:  now,
+		ExpiresAt:   now.Add(p.cfg.LoginSessionLifetime),
+		IdleTimeout: p.cfg.LoginSessionIdleTimeout,
+		UserAgent:   c.Request.UserAgent(),
+		RemoteAddr:  c.ClientIP(),
+	}
+	if err := p.sessions.Create(ctx, session); err != nil {
+		p.logger.ErrorContext(ctx, "create login session failed", "error", err)
+		p.renderError(c, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.", "temporarily_unavailable")
+		return
+	}
+	p.setCookie(c, sessionCookie, session.ID, p.cfg.LoginSessionLifetime)
+	p.logger.InfoContext(ctx, "login succeeded", "user_id", user.ID)
+
+	flow.LoggedIn = true
+	p.continueFlow(c, ar, flow, session)
+}
+
+var errBadCredentials = errors.New("invalid username or password")
+
+// authenticate checks a username and password. An unknown username is
+// checked against a dummy hash, so that it costs the same time as a wrong
+// password and response times do not reveal which usernames exist.
+func (p *Provider) authenticate(c *gin.Context, username, password string) (*storage.User, error) {
+	if username == "" || password == "" {
+		return nil, errBadCredentials
+	}
+	user, err := p.store.GetUserByUsername(c.Request.Context(), username)
+	if errors.Is(err, fosite.ErrNotFound) {
+		VerifyPassword(dummyPasswordHash, password)
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !VerifyPassword(user.PasswordHash, password) {
+		return nil, errBadCredentials
+	}
+	return user, nil
+}
+
+// consentPage asks the person to approve the requested scopes.
+func (p *Provider) consentPage(c *gin.Context) {
+	ctx := c.Request.Context()
+	flow, session, ok := p.consentFlow(c, c.Query("flow"))
+	if !ok {
+		return
+	}
+	user, err := p.store.GetUser(ctx, session.UserID)
+	if err != nil {
+		p.renderError(c, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.", "temporarily_unavailable")
+		return
+	}
+
+	var scopes []string
+	for _, scope := range strings.Fields(flow.Form.Get("scope")) {
+		description, known := scopeDescriptions[scope]
+		if !known {
+			description = "Use " + scope
+		}
+		scopes = append(scopes, description)
+	}
+	p.renderPage(c, http.StatusOK, "consent.html", consentView{
+		Title:      "Allow access",
+		ClientName: p.clientName(c, flow.Form.Get("client_id")),
+		Flow:       c.Query("flow"),
+		CSRFToken:  p.csrfToken(c),
+		Username:   user.Username,
+		Scopes:     scopes,
+	})
+}
+
+// consentFlow opens a consent flow and checks that it belongs to the
+// browser's current login session. On failure it has written the answer.
+func (p *Provider) consentFlow(c *gin.Context, sealed string) (*authFlow, *storage.LoginSession, bool) {
+	flow, err := p.openFlow(sealed)
+	if err != nil || flow.LoginSessionID == "" {
+		p.renderError(c, http.StatusBadRequest, "This sign-in request is invalid or has expired.", "")
+		return nil, nil, false
+	}
+	session := p.currentLoginSession(c)
+	if session == nil || session.ID != flow.LoginSessionID {
+		p.renderError(c, http.StatusBadRequest, "Your sign-in session has ended. Return to the application and sign in again.", "")
+		return nil, nil, false
+	}
+	return flow, session, true
+}
+
+// consent records the person's decision and finishes the authorization
+// request: a code on allow, access_denied on deny.
+func (p *Provider) consent(c *gin.Context) {
+	ctx := c.Request.Context()
+	if !p.checkCSRF(c) {
+		p.renderError(c, http.StatusForbidden, "The form expired or was not sent from this site. Go back and try again.", "")
+		return
+	}
+	flow, session, ok := p.consentFlow(c, c.PostForm("flow"))
+	if !ok {
+		return
+	}
+	ar, err := p.resumeRequest(ctx, flow)
+	if err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+
+	switch c.PostForm("decision") {
+	case "allow":
+	case "deny":
+		p.writeAuthorizeError(c, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return
+	default:
+		p.renderError(c, http.StatusBadRequest, "Choose Allow or Deny.", "")
+		return
+	}
+
+	scopes := []string(ar.GetRequestedScopes())
+	if previous, err := p.store.GetConsent(ctx, session.UserID, ar.GetClient().GetID()); err == nil {
+		for _, scope := range previous.Scopes {
+			if !slices.Contains(scopes, scope) {
+				scopes = append(scopes, scope)
+			}
+		}
+	}
+	consent := &storage.Consent{UserID: session.UserID, ClientID: ar.GetClient().GetID(), Scopes: scopes, GrantedAt: p.now()}
+	if err := p.store.SaveConsent(ctx, consent); err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+	p.issueCode(c, ar, flow, session)
+}

@@ -1,0 +1,71 @@
+package provider
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+func parsePages() (*template.Template, error) {
+	return template.ParseFS(templateFiles, "templates/*.html")
+}
+
+// scopeDescriptions are the consent page's words for each scope.
+var scopeDescriptions = map[string]string{
+	"openid":         "Confirm your identity",
+	"profile":        "See your name and username",
+	"email":          "See your email address",
+	"offline_access": "Keep access while you are away",
+}
+
+type loginView struct {
+	Title, ClientName, Flow, CSRFToken, Username, Error string
+}
+
+type consentView struct {
+	Title, ClientName, Flow, CSRFToken, Username string
+	Scopes                                       []string
+}
+
+type errorView struct {
+	Title, Message, Code string
+}
+
+// renderPage writes an HTML page with headers that keep it out of caches
+// and frames.
+func (p *Provider) renderPage(c *gin.Context, status int, name string, view any) {
+	var body bytes.Buffer
+	if err := p.pages.ExecuteTemplate(&body, name, view); err != nil {
+		p.logger.ErrorContext(c.Request.Context(), "render page failed", "page", name, "error", err)
+		c.String(http.StatusInternalServerError, "Internal error.")
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("X-Frame-Options", "DENY")
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(status, "text/html; charset=utf-8", body.Bytes())
+}
+
+// renderError shows an error page. It never redirects, so it is what a
+// request gets when its client or redirect_uri cannot be trusted.
+func (p *Provider) renderError(c *gin.Context, status int, message, code string) {
+	p.renderPage(c, status, "error.html", errorView{Title: "Sign-in failed", Message: message, Code: code})
+}
+
+// renderOAuthErrorPage shows an OAuth error as a page.
+func (p *Provider) renderOAuthErrorPage(c *gin.Context, err error) {
+	rfc := oauthError(err, "")
+	p.logError(c, err, rfc)
+	status := rfc.StatusCode()
+	if status < 400 || status == http.StatusUnauthorized {
+		status = http.StatusBadRequest
+	}
+	p.renderError(c, status, cleanDescription(rfc.GetDescription()), rfc.ErrorField)
+}

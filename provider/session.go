@@ -1,0 +1,92 @@
+package provider
+
+import (
+	"time"
+
+	"github.com/mohae/deepcopy"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Session is the fosite session of one grant. It carries the ID token
+// claims (through the embedded DefaultSession) and what the access token
+// needs beyond them. It is stored as JSON with every token record, so its
+// fields are exported.
+type Session struct {
+	*openid.DefaultSession `json:"id_token"`
+
+	ClientID       string    `json:"client_id"`
+	LoginSessionID string    `json:"sid,omitempty"`
+	AuthTime       time.Time `json:"auth_time,omitempty"`
+	Issuer         string    `json:"iss"`
+}
+
+var (
+	_ openid.Session              = (*Session)(nil)
+	_ oauth2.JWTSessionContainer  = (*Session)(nil)
+	_ fosite.ExtraClaimsSession   = (*Session)(nil)
+	_ storage.LoginSessionCarrier = (*Session)(nil)
+)
+
+// newSession returns an empty session, the shape storage decodes into.
+func newSession() *Session {
+	return &Session{DefaultSession: &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{},
+		Headers: &jwt.Headers{},
+	}}
+}
+
+// GetJWTClaims builds the access token claims (RFC 9068) afresh on every
+// call, so that iat and jti are new on every refresh. fosite adds exp,
+// scope, aud, iat and iss; client_id, sid and auth_time come from here.
+func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
+	extra := map[string]interface{}{"client_id": s.ClientID}
+	if s.LoginSessionID != "" {
+		extra["sid"] = s.LoginSessionID
+	}
+	if !s.AuthTime.IsZero() {
+		extra["auth_time"] = s.AuthTime.Unix()
+	}
+	return &jwt.JWTClaims{
+		Subject: s.GetSubject(),
+		Issuer:  s.Issuer,
+		Extra:   extra,
+	}
+}
+
+// GetJWTHeader returns the access token's header: typ at+jwt as RFC 9068
+// requires. The signer adds kid.
+func (s *Session) GetJWTHeader() *jwt.Headers {
+	return &jwt.Headers{Extra: map[string]interface{}{"typ": "at+jwt"}}
+}
+
+// GetExtraClaims returns the claims introspection adds to its response.
+func (s *Session) GetExtraClaims() map[string]interface{} {
+	extra := map[string]interface{}{"token_type": "Bearer"}
+	if s.LoginSessionID != "" {
+		extra["sid"] = s.LoginSessionID
+	}
+	if !s.AuthTime.IsZero() {
+		extra["auth_time"] = s.AuthTime.Unix()
+	}
+	if s.Issuer != "" {
+		extra["iss"] = s.Issuer
+	}
+	return extra
+}
+
+// GetLoginSessionID returns the login session the grant was issued under.
+func (s *Session) GetLoginSessionID() string { return s.LoginSessionID }
+
+// Clone returns a deep copy. fosite clones the stored session on refresh,
+// and the embedded DefaultSession's Clone would lose this type.
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	return deepcopy.Copy(s).(fosite.Session)
+}

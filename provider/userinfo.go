@@ -1,0 +1,73 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// userinfo is the UserInfo endpoint (OpenID Connect Core §5.3). It accepts
+// an access token granted the openid scope and returns the claims its
+// scopes release; errors follow RFC 6750 §3.
+func (p *Provider) userinfo(c *gin.Context) {
+	ctx := c.Request.Context()
+	token, err := bearerToken(c.Request)
+	if err != nil {
+		writeBearerError(c, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	if token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="latchkey"`)
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_token", "error_description": "An access token is required."})
+		return
+	}
+
+	_, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, newSession(), "openid")
+	if err != nil {
+		switch {
+		case errors.Is(err, storage.ErrUnavailable):
+			p.writeOAuthError(c, err, "")
+		case fosite.ErrorToRFC6749Error(err).ErrorField == "insufficient_scope",
+			errors.Is(err, fosite.ErrInvalidScope):
+			writeBearerError(c, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+		default:
+			writeBearerError(c, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		}
+		return
+	}
+
+	session, ok := ar.GetSession().(*Session)
+	if !ok || session.LoginSessionID == "" {
+		writeBearerError(c, http.StatusUnauthorized, "invalid_token", "The access token was not issued to a person.")
+		return
+	}
+	user, err := p.store.GetUser(ctx, session.GetSubject())
+	if errors.Is(err, fosite.ErrNotFound) {
+		writeBearerError(c, http.StatusUnauthorized, "invalid_token", "The user of this access token no longer exists.")
+		return
+	}
+	if err != nil {
+		p.writeOAuthError(c, err, "")
+		return
+	}
+
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, userClaims(user, ar.GetGrantedScopes()))
+}
+
+// writeBearerError writes an RFC 6750 §3 error: the WWW-Authenticate
+// challenge and the same error as JSON.
+func writeBearerError(c *gin.Context, status int, code, description string) {
+	description = cleanDescription(description)
+	c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="latchkey", error=%q, error_description=%q`, code, description))
+	if code == "insufficient_scope" {
+		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="latchkey", error=%q, error_description=%q, scope="openid"`, code, description))
+	}
+	writeErrorJSON(c, status, code, description)
+}

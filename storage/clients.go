@@ -1,0 +1,230 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+)
+
+// Client is a registered OAuth 2.0 client. It implements the client
+// interfaces fosite reads during authorization and client authentication.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             []byte // keyed hash of the secret; nil for a public client
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	ResponseTypes          []string
+	Scopes                 []string
+	Audience               []string
+	Public                 bool
+	// FirstParty clients skip the consent page.
+	FirstParty bool
+	// AllowPlainPKCE lets a confidential client use the "plain" PKCE method.
+	// Only safe where the authorization request cannot be observed.
+	AllowPlainPKCE bool
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post or none.
+	TokenEndpointAuthMethod string
+	// IDTokenSignedResponseAlg is RS256 or ES256.
+	IDTokenSignedResponseAlg string
+	CreatedAt                time.Time
+}
+
+var (
+	_ fosite.Client              = (*Client)(nil)
+	_ fosite.OpenIDConnectClient = (*Client)(nil)
+	_ fosite.ResponseModeClient  = (*Client)(nil)
+)
+
+func (c *Client) GetID() string                   { return c.ID }
+func (c *Client) GetHashedSecret() []byte         { return c.SecretHash }
+func (c *Client) GetRedirectURIs() []string       { return c.RedirectURIs }
+func (c *Client) GetGrantTypes() fosite.Arguments { return c.GrantTypes }
+func (c *Client) GetScopes() fosite.Arguments     { return c.Scopes }
+func (c *Client) IsPublic() bool                  { return c.Public }
+func (c *Client) GetAudience() fosite.Arguments   { return c.Audience }
+
+func (c *Client) GetResponseTypes() fosite.Arguments {
+	if len(c.ResponseTypes) == 0 {
+		return fosite.Arguments{"code"}
+	}
+	return c.ResponseTypes
+}
+
+// GetRequestURIs returns nil: request_uri is not supported.
+func (c *Client) GetRequestURIs() []string { return nil }
+
+// GetJSONWebKeys returns nil: clients authenticate with secrets, not keys.
+func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet { return nil }
+
+func (c *Client) GetJSONWebKeysURI() string                    { return "" }
+func (c *Client) GetRequestObjectSigningAlgorithm() string     { return "" }
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "" }
+func (c *Client) GetTokenEndpointAuthMethod() string           { return c.TokenEndpointAuthMethod }
+
+// GetResponseModes lists the response modes this client may request.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
+}
+
+type clientRow struct {
+	ID                       string `gorm:"primaryKey"`
+	Name                     string
+	SecretHash               []byte
+	RedirectURIs             string
+	PostLogoutRedirectURIs   string
+	GrantTypes               string
+	ResponseTypes            string
+	Scopes                   string
+	Audience                 string
+	Public                   bool
+	FirstParty               bool
+	AllowPlainPKCE           bool `gorm:"column:allow_plain_pkce"`
+	TokenEndpointAuthMethod  string
+	IDTokenSignedResponseAlg string `gorm:"column:id_token_signed_response_alg"`
+	CreatedAt                time.Time
+}
+
+func (clientRow) TableName() string { return "clients" }
+
+func encodeList(values []string) string {
+	if values == nil {
+		values = []string{}
+	}
+	data, _ := json.Marshal(values)
+	return string(data)
+}
+
+func decodeList(data string) []string {
+	var values []string
+	if data == "" {
+		return values
+	}
+	_ = json.Unmarshal([]byte(data), &values)
+	return values
+}
+
+func (r *clientRow) toClient() *Client {
+	return &Client{
+		ID:                       r.ID,
+		Name:                     r.Name,
+		SecretHash:               r.SecretHash,
+		RedirectURIs:             decodeList(r.RedirectURIs),
+		PostLogoutRedirectURIs:   decodeList(r.PostLogoutRedirectURIs),
+		GrantTypes:               decodeList(r.GrantTypes),
+		ResponseTypes:            decodeList(r.ResponseTypes),
+		Scopes:                   strings.Fields(r.Scopes),
+		Audience:                 decodeList(r.Audience),
+		Public:                   r.Public,
+		FirstParty:               r.FirstParty,
+		AllowPlainPKCE:           r.AllowPlainPKCE,
+		TokenEndpointAuthMethod:  r.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: r.IDTokenSignedResponseAlg,
+		CreatedAt:                r.CreatedAt,
+	}
+}
+
+func clientToRow(c *Client) *clientRow {
+	return &clientRow{
+		ID:                       c.ID,
+		Name:                     c.Name,
+		SecretHash:               c.SecretHash,
+		RedirectURIs:             encodeList(c.RedirectURIs),
+		PostLogoutRedirectURIs:   encodeList(c.PostLogoutRedirectURIs),
+		GrantTypes:               encodeList(c.GrantTypes),
+		ResponseTypes:            encodeList(c.ResponseTypes),
+		Scopes:                   strings.Join(c.Scopes, " "),
+		Audience:                 encodeList(c.Audience),
+		Public:                   c.Public,
+		FirstParty:               c.FirstParty,
+		AllowPlainPKCE:           c.AllowPlainPKCE,
+		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+		CreatedAt:                c.CreatedAt,
+	}
+}
+
+// CreateClient inserts a client. The caller fills every field, including
+// the secret hash.
+func (s *Store) CreateClient(ctx context.Context, c *Client) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now().UTC().Truncate(time.Second)
+	}
+	return translate(s.db(ctx).Create(clientToRow(c)).Error)
+}
+
+// GetClient loads a client by id; it returns fosite.ErrNotFound for an
+// unknown id.
+func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	return s.GetClientByID(ctx, id)
+}
+
+// GetClientByID is GetClient returning the concrete type.
+func (s *Store) GetClientByID(ctx context.Context, id string) (*Client, error) {
+	var row clientRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, translate(err)
+	}
+	return row.toClient(), nil
+}
+
+// ListClients returns every client, oldest first.
+func (s *Store) ListClients(ctx context.Context) ([]*Client, error) {
+	var rows []clientRow
+	if err := s.db(ctx).Order("created_at, id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	clients := make([]*Client, 0, len(rows))
+	for i := range rows {
+		clients = append(clients, rows[i].toClient())
+	}
+	return clients, nil
+}
+
+// DeleteClient removes a client; its consents and token records go with it.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	result := s.db(ctx).Where("id = ?", id).Delete(&clientRow{})
+	if result.Error != nil {
+		return translate(result.Error)
+	}
+	if result.RowsAffected == 0 {
+		return fosite.ErrNotFound
+	}
+	return nil
+}
+
+// ClientAssertionJWTValid returns fosite.ErrJTIKnown when jti was already
+// used and has not expired.
+func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	var count int64
+	err := s.db(ctx).Table("oauth2_client_assertion_jti").
+		Where("jti = ? AND expires_at > ?", jti, time.Now().UTC()).Count(&count).Error
+	if err != nil {
+		return translate(err)
+	}
+	if count > 0 {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// SetClientAssertionJWT records jti until exp; a second insert of a live jti
+// returns fosite.ErrJTIKnown.
+func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	now := time.Now().UTC()
+	db := s.db(ctx)
+	if err := db.Exec("DELETE FROM oauth2_client_assertion_jti WHERE expires_at <= ?", now).Error; err != nil {
+		return translate(err)
+	}
+	err := db.Exec("INSERT INTO oauth2_client_assertion_jti (jti, expires_at) VALUES (?, ?)", jti, exp.UTC()).Error
+	if errors.Is(translate(err), ErrConflict) {
+		return fosite.ErrJTIKnown
+	}
+	return translate(err)
+}
