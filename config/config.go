@@ -114,6 +114,7 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 
 // ApplyEnvironment sets every flag that was not given on the command line
 // from its LATCHKEY_* variable, and reports each value that does not parse.
+// An empty variable counts as unset.
 func ApplyEnvironment(flags *pflag.FlagSet) error {
 	var problems []error
 	for _, s := range settings {
@@ -121,8 +122,8 @@ func ApplyEnvironment(flags *pflag.FlagSet) error {
 		if flag == nil || flag.Changed {
 			continue
 		}
-		value, ok := os.LookupEnv(EnvName(s.flag))
-		if !ok {
+		value := os.Getenv(EnvName(s.flag))
+		if value == "" {
 			continue
 		}
 		if err := flags.Set(s.flag, value); err != nil {

@@ -31,14 +31,15 @@ const callbackURL = "http://127.0.0.1:8080/callback"
 // testEnv is a provider served over real HTTP on a random loopback port,
 // backed by a fresh SQLite database.
 type testEnv struct {
-	issuer string
-	server *httptest.Server
+	issuer  string
+	server  *httptest.Server
+	handler http.Handler
 	store  *storage.Store
 	keys   *provider.KeySet
 	secret []byte
 }
 
-func newTestEnv(t *testing.T, configure ...func(*provider.Config)) *testEnv {
+func newTestEnv(t testing.TB, configure ...func(*provider.Config)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 
@@ -80,13 +81,14 @@ func newTestEnv(t *testing.T, configure ...func(*provider.Config)) *testEnv {
 		t.Fatalf("new provider: %v", err)
 	}
 
-	server := httptest.NewUnstartedServer(p.Handler())
+	handler := p.Handler()
+	server := httptest.NewUnstartedServer(handler)
 	server.Listener.Close()
 	server.Listener = listener
 	server.Start()
 	t.Cleanup(server.Close)
 
-	return &testEnv{issuer: issuer, server: server, store: store, keys: keys, secret: secret}
+	return &testEnv{issuer: issuer, server: server, handler: handler, store: store, keys: keys, secret: secret}
 }
 
 type clientSpec struct {
@@ -101,7 +103,7 @@ type clientSpec struct {
 }
 
 // createClient registers a client and returns its id and secret.
-func (e *testEnv) createClient(t *testing.T, spec clientSpec) (string, string) {
+func (e *testEnv) createClient(t testing.TB, spec clientSpec) (string, string) {
 	t.Helper()
 	ctx := context.Background()
 	client := &storage.Client{
@@ -150,7 +152,7 @@ func (e *testEnv) createClient(t *testing.T, spec clientSpec) (string, string) {
 }
 
 // createUser creates a user with a random password and returns both.
-func (e *testEnv) createUser(t *testing.T, username string) (*storage.User, string) {
+func (e *testEnv) createUser(t testing.TB, username string) (*storage.User, string) {
 	t.Helper()
 	password := rand.Text()
 	user := &storage.User{
@@ -172,11 +174,11 @@ func (e *testEnv) createUser(t *testing.T, username string) (*storage.User, stri
 // browser is a person's browser: a cookie jar, redirects followed inside
 // the provider, and a stop at the relying party's callback.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, client: &http.Client{
 		Jar:     jar,
@@ -228,7 +230,7 @@ func (b *browser) post(rawURL string, form url.Values) *page {
 }
 
 // formFields returns the values of a page's hidden inputs.
-func formFields(t *testing.T, body string) url.Values {
+func formFields(t testing.TB, body string) url.Values {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(body))
 	if err != nil {
@@ -278,7 +280,7 @@ func (b *browser) decide(issuer string, p *page, decision string) *page {
 }
 
 // callbackParams returns the query of a redirect to the relying party.
-func callbackParams(t *testing.T, p *page) url.Values {
+func callbackParams(t testing.TB, p *page) url.Values {
 	t.Helper()
 	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
 		t.Fatalf("expected a redirect to the client, got %d at %s: %.400s", p.status, p.url, p.body)

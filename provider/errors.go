@@ -54,7 +54,7 @@ func oauthError(err error, grantType string) *fosite.RFC6749Error {
 		result.HintField = ""
 	}
 	switch result.ErrorField {
-	case "invalid_state", "insufficient_entropy", "jti_known", "misconfiguration":
+	case "invalid_state", "insufficient_entropy", "jti_known", "misconfiguration", "unsupported_response_mode":
 		result.ErrorField = "invalid_request"
 	case "token_inactive", "scope_not_granted", "request_unauthorized":
 		result.ErrorField = "invalid_grant"

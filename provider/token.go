@@ -18,6 +18,14 @@ func (p *Provider) token(c *gin.Context) {
 	grantType := c.Request.PostForm.Get("grant_type")
 	session := newSession()
 
+	// RFC 6749 §5.2 names a request without client authentication
+	// invalid_client; fosite calls it invalid_request.
+	if c.GetHeader("Authorization") == "" && c.Request.PostForm.Get("client_id") == "" &&
+		c.Request.PostForm.Get("client_assertion") == "" {
+		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."), grantType)
+		return
+	}
+
 	ar, err := p.oauth2.NewAccessRequest(ctx, c.Request, session)
 	if err != nil {
 		p.writeOAuthError(c, err, grantType)

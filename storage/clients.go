@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -165,13 +166,71 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return s.GetClientByID(ctx, id)
 }
 
-// GetClientByID is GetClient returning the concrete type.
+// GetClientByID is GetClient returning the concrete type. Clients are
+// cached for clientCacheTTL, because the token endpoint looks one up on
+// every request, and a refresh or code exchange twice.
 func (s *Store) GetClientByID(ctx context.Context, id string) (*Client, error) {
+	if client, ok := s.clients.get(id); ok {
+		return client, nil
+	}
 	var row clientRow
 	if err := s.db(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, translate(err)
 	}
-	return row.toClient(), nil
+	client := row.toClient()
+	s.clients.put(client)
+	return client, nil
+}
+
+// clientCacheTTL bounds how long a client changed or deleted by another
+// process (the CLI or another replica) can still be served from the cache.
+// Changes made through the same Store take effect at once.
+const clientCacheTTL = 10 * time.Second
+
+// clientCache holds recently loaded clients. Entries are copies, so a caller
+// that modifies its client cannot change what others get.
+type clientCache struct {
+	mu      sync.RWMutex
+	entries map[string]cachedClient
+}
+
+type cachedClient struct {
+	client    Client
+	expiresAt time.Time
+}
+
+func newClientCache() *clientCache {
+	return &clientCache{entries: map[string]cachedClient{}}
+}
+
+func (c *clientCache) get(id string) (*Client, bool) {
+	c.mu.RLock()
+	entry, ok := c.entries[id]
+	c.mu.RUnlock()
+	if !ok || !time.Now().Before(entry.expiresAt) {
+		return nil, false
+	}
+	client := entry.client
+	return &client, true
+}
+
+// maxCachedClients caps the cache; past it the cache is emptied rather than
+// grown, so that lookups of many distinct ids cannot exhaust memory.
+const maxCachedClients = 10000
+
+func (c *clientCache) put(client *Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= maxCachedClients {
+		clear(c.entries)
+	}
+	c.entries[client.ID] = cachedClient{client: *client, expiresAt: time.Now().Add(clientCacheTTL)}
+}
+
+func (c *clientCache) remove(id string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
 }
 
 // ListClients returns every client, oldest first.
@@ -189,6 +248,7 @@ func (s *Store) ListClients(ctx context.Context) ([]*Client, error) {
 
 // DeleteClient removes a client; its consents and token records go with it.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	s.clients.remove(id)
 	result := s.db(ctx).Where("id = ?", id).Delete(&clientRow{})
 	if result.Error != nil {
 		return translate(result.Error)

@@ -18,7 +18,8 @@ var ErrConflict = errors.New("already exists")
 
 // Store is the SQL-backed store behind the provider.
 type Store struct {
-	base *gorm.DB
+	base    *gorm.DB
+	clients *clientCache
 }
 
 var (
@@ -32,7 +33,7 @@ var (
 
 // NewStore returns a store over an open, migrated database.
 func NewStore(d *Database) *Store {
-	return &Store{base: d.DB}
+	return &Store{base: d.DB, clients: newClientCache()}
 }
 
 type txKey struct{}
