@@ -1,6 +1,6 @@
 // Package config is Latchkey's typed configuration: one struct, filled from
 // command-line flags and LATCHKEY_* environment variables, and validated all
-// at once. Flags win over the environment; the environment wins over
+// at once. Flags win over the environment. The environment wins over
 // defaults.
 package config
 
@@ -22,7 +22,7 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Config holds every setting of the latchkey binary.
+// Config contains every setting of the latchkey binary.
 type Config struct {
 	// Dev enables the embedded development defaults: a generated system
 	// secret in the data folder, an http issuer on 127.0.0.1, automatic

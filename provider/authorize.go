@@ -71,9 +71,9 @@ func checkPKCEPolicy(ar fosite.AuthorizeRequester) error {
 	return nil
 }
 
-// writeAuthorizeError answers an invalid authorization request. Only when
+// writeAuthorizeError responds to an invalid authorization request. Only when
 // fosite has confirmed the client and its redirect_uri does the error go
-// back to the client by redirect; otherwise the person sees an error page.
+// back to the client by redirect. Otherwise the person sees an error page.
 func (p *Provider) writeAuthorizeError(c *gin.Context, ar fosite.AuthorizeRequester, err error) {
 	if ar == nil || !ar.IsRedirectURIValid() {
 		p.renderOAuthErrorPage(c, err)
@@ -219,7 +219,7 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 	}
 
 	// fosite has checked that every requested scope and audience is allowed
-	// for the client; granting is left to the caller.
+	// for the client. Granting is left to the caller.
 	for _, scope := range ar.GetRequestedScopes() {
 		ar.GrantScope(scope)
 	}
@@ -236,7 +236,7 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 
 // grantAudience grants the audiences the client requested, or the issuer
 // when it requested none, because RFC 9068 requires every access token to
-// name its audience. The issuer stands for Latchkey's own APIs.
+// name its audience. The issuer represents Latchkey's own APIs.
 func (p *Provider) grantAudience(ar fosite.Requester) {
 	for _, audience := range ar.GetRequestedAudience() {
 		ar.GrantAudience(audience)

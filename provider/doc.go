@@ -15,7 +15,7 @@
 //	GET/POST /userinfo                              OpenID Connect Core §5.3
 //	GET      /health/alive, /health/ready           liveness and readiness
 //
-// fosite validates requests and issues tokens; this package decides who the
+// fosite validates requests and issues tokens. This package decides who the
 // user is (login pages and login sessions), what they approved (consent),
 // and which keys sign what (KeySet). Durable state is reached through the
 // interfaces in deps.go, implemented by package storage.

@@ -514,3 +514,39 @@ func endpointWithStyle(endpoint oauth2.Endpoint, secret string) oauth2.Endpoint 
 	}
 	return endpoint
 }
+
+func TestIntrospectionOfRefreshToken(t *testing.T) {
+	env := newTestEnv(t)
+	clientID, secret := env.createClient(t, clientSpec{firstParty: true})
+	user, password := env.createUser(t, "olga")
+	rp := newRelyingParty(t, env, clientID, secret)
+	code, verifier := codeFor(t, env, rp, "olga", password)
+	token, err := rp.config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	status, _, access := postForm(t, env.issuer+"/oauth2/introspect", clientID, secret, url.Values{"token": {token.AccessToken}})
+	if status != http.StatusOK || access["active"] != true {
+		t.Fatalf("introspect access token: %d %v", status, access)
+	}
+	status, _, refresh := postForm(t, env.issuer+"/oauth2/introspect", clientID, secret, url.Values{"token": {token.RefreshToken}})
+	if status != http.StatusOK || refresh["active"] != true {
+		t.Fatalf("introspect refresh token: %d %v", status, refresh)
+	}
+
+	if access["token_use"] != "access_token" || access["token_type"] != "Bearer" {
+		t.Errorf("access token: token_use %v, token_type %v", access["token_use"], access["token_type"])
+	}
+	if refresh["token_use"] != "refresh_token" {
+		t.Errorf("refresh token: token_use %v", refresh["token_use"])
+	}
+	if refresh["exp"].(float64) <= access["exp"].(float64) {
+		t.Errorf("refresh token exp %v is not later than access token exp %v", refresh["exp"], access["exp"])
+	}
+	for _, body := range []map[string]any{access, refresh} {
+		if body["sub"] != user.ID || body["username"] != "olga" || body["iss"] != env.issuer || body["sid"] == nil {
+			t.Errorf("introspection body = %v", body)
+		}
+	}
+}

@@ -31,12 +31,13 @@ const callbackURL = "http://127.0.0.1:8080/callback"
 // testEnv is a provider served over real HTTP on a random loopback port,
 // backed by a fresh SQLite database.
 type testEnv struct {
+	db      *storage.Database
 	issuer  string
 	server  *httptest.Server
 	handler http.Handler
-	store  *storage.Store
-	keys   *provider.KeySet
-	secret []byte
+	store   *storage.Store
+	keys    *provider.KeySet
+	secret  []byte
 }
 
 func newTestEnv(t testing.TB, configure ...func(*provider.Config)) *testEnv {
@@ -88,7 +89,7 @@ func newTestEnv(t testing.TB, configure ...func(*provider.Config)) *testEnv {
 	server.Start()
 	t.Cleanup(server.Close)
 
-	return &testEnv{issuer: issuer, server: server, handler: handler, store: store, keys: keys, secret: secret}
+	return &testEnv{db: db, issuer: issuer, server: server, handler: handler, store: store, keys: keys, secret: secret}
 }
 
 type clientSpec struct {

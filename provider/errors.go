@@ -15,7 +15,7 @@ import (
 
 // standardErrors are the error codes of RFC 6749 §4.1.2.1 and §5.2, RFC
 // 7009, RFC 6750 and OpenID Connect Core §3.1.2.6. fosite emits a few
-// others; oauthError maps them onto these.
+// others, which oauthError maps onto these.
 var standardErrors = map[string]bool{
 	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
 	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,

@@ -61,7 +61,7 @@ func (p *Provider) openFlow(sealed string) (*authFlow, error) {
 	return &flow, nil
 }
 
-// Cookie names. The session cookie carries the login session id; the CSRF
+// Cookie names. The session cookie carries the login session id. The CSRF
 // cookie carries a random value whose HMAC is the form token.
 const (
 	sessionCookie = "latchkey_session"

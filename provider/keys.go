@@ -45,7 +45,7 @@ type loadedKey struct {
 	active    bool
 }
 
-// KeySet holds the signing keys in memory, decrypted once when loaded, so
+// KeySet keeps the signing keys in memory, decrypted once when loaded, so
 // that signing a token never touches the database or decrypts anything. It
 // reloads from the database periodically and when it meets an unknown kid,
 // so that a key rotated by another process or replica is picked up.
@@ -61,7 +61,7 @@ type KeySet struct {
 	loadedAt time.Time
 }
 
-// NewKeySet returns an empty key set; call Load before use.
+// NewKeySet returns an empty key set. Call Load before use.
 func NewKeySet(store KeyStore, systemSecret []byte) (*KeySet, error) {
 	key, err := DeriveKey(systemSecret, purposeSigningKeys)
 	if err != nil {

@@ -155,7 +155,7 @@ func (p *Provider) consentPage(c *gin.Context) {
 }
 
 // consentFlow opens a consent flow and checks that it belongs to the
-// browser's current login session. On failure it has written the answer.
+// browser's current login session. On failure it has already written the error page.
 func (p *Provider) consentFlow(c *gin.Context, sealed string) (*authFlow, *storage.LoginSession, bool) {
 	flow, err := p.openFlow(sealed)
 	if err != nil || flow.LoginSessionID == "" {

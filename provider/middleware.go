@@ -11,7 +11,7 @@ import (
 )
 
 // Request size limits. Authorization requests travel in the URL and token
-// requests in small form bodies; nothing legitimate comes close to these.
+// requests in small form bodies. Nothing legitimate comes close to these.
 const (
 	maxQueryBytes = 8 << 10
 	maxBodyBytes  = 64 << 10

@@ -21,7 +21,7 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Config holds the provider's settings. Zero durations take the defaults
+// Config contains the provider's settings. Zero durations take the defaults
 // listed in DefaultConfig.
 type Config struct {
 	// Issuer is the issuer identifier: an https URL, or http on a loopback
@@ -172,21 +172,21 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 	}
 
 	fositeConfig := &fosite.Config{
-		AccessTokenLifespan:   cfg.AccessTokenLifetime,
-		RefreshTokenLifespan:  cfg.RefreshTokenLifetime,
-		IDTokenLifespan:       cfg.IDTokenLifetime,
-		AuthorizeCodeLifespan: cfg.AuthorizationCodeLifetime,
-		GlobalSecret:          globalSecret,
-		AccessTokenIssuer:     cfg.Issuer,
-		IDTokenIssuer:         cfg.Issuer,
-		TokenURL:              cfg.Issuer + "/oauth2/token",
-		JWTScopeClaimKey:      jwt.JWTScopeFieldString,
-		RefreshTokenScopes:    []string{"offline_access"},
-		ScopeStrategy:         fosite.ExactScopeStrategy,
+		AccessTokenLifespan:         cfg.AccessTokenLifetime,
+		RefreshTokenLifespan:        cfg.RefreshTokenLifetime,
+		IDTokenLifespan:             cfg.IDTokenLifetime,
+		AuthorizeCodeLifespan:       cfg.AuthorizationCodeLifetime,
+		GlobalSecret:                globalSecret,
+		AccessTokenIssuer:           cfg.Issuer,
+		IDTokenIssuer:               cfg.Issuer,
+		TokenURL:                    cfg.Issuer + "/oauth2/token",
+		JWTScopeClaimKey:            jwt.JWTScopeFieldString,
+		RefreshTokenScopes:          []string{"offline_access"},
+		ScopeStrategy:               fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:    audienceStrategy(cfg.Issuer),
 		ClientSecretsHasher:         hasher,
 		EnforcePKCEForPublicClients: true,
-		// fosite can only allow or refuse "plain" for everyone; Latchkey
+		// fosite can only allow or reject "plain" for every client, so Latchkey
 		// decides per client in checkPKCEPolicy before fosite sees the request.
 		EnablePKCEPlainChallengeMethod: true,
 		MinParameterEntropy:            fosite.MinParameterEntropy,
@@ -294,7 +294,7 @@ func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Dur
 	}
 
 	// A refreshed ID token is built from the claims stored with the refresh
-	// token; clear the expiry so the new token gets a fresh one.
+	// token. Clear the expiry so the new token gets a fresh one.
 	if session, ok := requester.GetSession().(openid.Session); ok && requester.GetRequestForm().Get("grant_type") == "refresh_token" {
 		session.IDTokenClaims().ExpiresAt = time.Time{}
 	}

@@ -58,7 +58,7 @@ func NewSealer(key []byte) (*Sealer, error) {
 	return &Sealer{aead: aead}, nil
 }
 
-// Seal encrypts plaintext; additionalData binds the result to its context.
+// Seal encrypts plaintext, and additionalData binds the result to its context.
 func (s *Sealer) Seal(plaintext, additionalData []byte) []byte {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
 	_, _ = rand.Read(nonce)

@@ -42,7 +42,7 @@ func newSession() *Session {
 
 // GetJWTClaims builds the access token claims (RFC 9068) afresh on every
 // call, so that iat and jti are new on every refresh. fosite adds exp,
-// scope, aud, iat and iss; client_id, sid and auth_time come from here.
+// scope, aud, iat and iss, and this method adds client_id, sid and auth_time.
 func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	extra := map[string]interface{}{"client_id": s.ClientID}
 	if s.LoginSessionID != "" {
@@ -66,7 +66,7 @@ func (s *Session) GetJWTHeader() *jwt.Headers {
 
 // GetExtraClaims returns the claims introspection adds to its response.
 func (s *Session) GetExtraClaims() map[string]interface{} {
-	extra := map[string]interface{}{"token_type": "Bearer"}
+	extra := map[string]interface{}{}
 	if s.LoginSessionID != "" {
 		extra["sid"] = s.LoginSessionID
 	}

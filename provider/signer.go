@@ -12,7 +12,7 @@ import (
 // tokenSigner signs JWTs with the active key of one algorithm and verifies
 // them with whichever published key their kid names. fosite's DefaultSigner
 // verifies with the current key only, so tokens signed before a rotation
-// would fail introspection and id_token_hint; this signer does not.
+// would fail introspection and id_token_hint. This signer does not.
 type tokenSigner struct {
 	keys      *KeySet
 	algorithm string
@@ -22,7 +22,7 @@ var _ jwt.Signer = (*tokenSigner)(nil)
 
 // Generate signs claims with the active key and sets its kid in the header.
 // fosite adds a non-standard "rat" (requested at) claim to ID tokens when it
-// needs the request time for max_age; it is removed here.
+// needs the request time for max_age. It is removed here.
 func (s *tokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
 	if claims == nil || header == nil {
 		return "", "", errors.New("claims and header are required")

@@ -19,7 +19,7 @@ func (p *Provider) token(c *gin.Context) {
 	session := newSession()
 
 	// RFC 6749 §5.2 names a request without client authentication
-	// invalid_client; fosite calls it invalid_request.
+	// invalid_client, but fosite calls it invalid_request.
 	if c.GetHeader("Authorization") == "" && c.Request.PostForm.Get("client_id") == "" &&
 		c.Request.PostForm.Get("client_assertion") == "" {
 		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."), grantType)
@@ -46,7 +46,7 @@ func (p *Provider) token(c *gin.Context) {
 
 // prepareClientCredentials grants what fosite validated but leaves to the
 // caller for the client_credentials grant. The client acts for itself, so
-// it is the subject; scopes that only make sense with a person behind them
+// it is the subject. Scopes that only make sense with a person behind them
 // are not granted.
 func (p *Provider) prepareClientCredentials(ar fosite.AccessRequester, session *Session) {
 	for _, scope := range ar.GetRequestedScopes() {
@@ -88,7 +88,54 @@ func (p *Provider) introspect(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	p.oauth2.WriteIntrospectionResponse(ctx, c.Writer, response)
+	c.Header("Pragma", "no-cache")
+	c.JSON(http.StatusOK, introspectionBody(response))
+}
+
+// introspectionBody builds the RFC 7662 §2.2 response. fosite's own writer
+// reports the access token's expiry for refresh tokens too. This one takes
+// the expiry of the token that was presented.
+func introspectionBody(response fosite.IntrospectionResponder) map[string]any {
+	if !response.IsActive() {
+		return map[string]any{"active": false}
+	}
+	request := response.GetAccessRequester()
+	session := request.GetSession()
+	body := map[string]any{
+		"active":    true,
+		"client_id": request.GetClient().GetID(),
+		"iat":       request.GetRequestedAt().Unix(),
+	}
+
+	kind := fosite.AccessToken
+	body["token_type"] = "Bearer"
+	body["token_use"] = "access_token"
+	if response.GetTokenUse() == fosite.RefreshToken {
+		kind = fosite.RefreshToken
+		delete(body, "token_type")
+		body["token_use"] = "refresh_token"
+	}
+	if expiresAt := session.GetExpiresAt(kind); !expiresAt.IsZero() {
+		body["exp"] = expiresAt.Unix()
+	}
+	if scopes := request.GetGrantedScopes(); len(scopes) > 0 {
+		body["scope"] = strings.Join(scopes, " ")
+	}
+	if audience := request.GetGrantedAudience(); len(audience) > 0 {
+		body["aud"] = audience
+	}
+	if subject := session.GetSubject(); subject != "" {
+		body["sub"] = subject
+	}
+	if username := session.GetUsername(); username != "" {
+		body["username"] = username
+	}
+	if extra, ok := session.(fosite.ExtraClaimsSession); ok {
+		for name, value := range extra.GetExtraClaims() {
+			body[name] = value
+		}
+	}
+	return body
 }
 
 // revoke is the RFC 7009 revocation endpoint. Revoking an unknown or

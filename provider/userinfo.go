@@ -13,7 +13,7 @@ import (
 
 // userinfo is the UserInfo endpoint (OpenID Connect Core §5.3). It accepts
 // an access token granted the openid scope and returns the claims its
-// scopes release; errors follow RFC 6750 §3.
+// scopes release. Errors follow RFC 6750 §3.
 func (p *Provider) userinfo(c *gin.Context) {
 	ctx := c.Request.Context()
 	token, err := bearerToken(c.Request)

@@ -17,7 +17,7 @@ import (
 type Client struct {
 	ID                     string
 	Name                   string
-	SecretHash             []byte // keyed hash of the secret; nil for a public client
+	SecretHash             []byte // keyed hash of the secret. Nil for a public client
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	GrantTypes             []string
@@ -160,7 +160,7 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	return translate(s.db(ctx).Create(clientToRow(c)).Error)
 }
 
-// GetClient loads a client by id; it returns fosite.ErrNotFound for an
+// GetClient loads a client by id. It returns fosite.ErrNotFound for an
 // unknown id.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	return s.GetClientByID(ctx, id)
@@ -187,7 +187,7 @@ func (s *Store) GetClientByID(ctx context.Context, id string) (*Client, error) {
 // Changes made through the same Store take effect at once.
 const clientCacheTTL = 10 * time.Second
 
-// clientCache holds recently loaded clients. Entries are copies, so a caller
+// clientCache contains recently loaded clients. Entries are copies, so a caller
 // that modifies its client cannot change what others get.
 type clientCache struct {
 	mu      sync.RWMutex
@@ -214,7 +214,7 @@ func (c *clientCache) get(id string) (*Client, bool) {
 	return &client, true
 }
 
-// maxCachedClients caps the cache; past it the cache is emptied rather than
+// maxCachedClients caps the cache. Past it the cache is emptied rather than
 // grown, so that lookups of many distinct ids cannot exhaust memory.
 const maxCachedClients = 10000
 
@@ -246,7 +246,7 @@ func (s *Store) ListClients(ctx context.Context) ([]*Client, error) {
 	return clients, nil
 }
 
-// DeleteClient removes a client; its consents and token records go with it.
+// DeleteClient removes a client. Its consents and token records go with it.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	s.clients.remove(id)
 	result := s.db(ctx).Where("id = ?", id).Delete(&clientRow{})
@@ -274,7 +274,7 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	return nil
 }
 
-// SetClientAssertionJWT records jti until exp; a second insert of a live jti
+// SetClientAssertionJWT records jti until exp. A second insert of a live jti
 // returns fosite.ErrJTIKnown.
 func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
 	now := time.Now().UTC()

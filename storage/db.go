@@ -17,7 +17,7 @@ import (
 )
 
 // ErrUnavailable wraps a failure to reach the database, so that handlers can
-// answer 503 instead of 500.
+// respond with 503 instead of 500.
 var ErrUnavailable = errors.New("database unavailable")
 
 // Database is an open connection pool and the SQL dialect behind it.

@@ -12,7 +12,7 @@ type SigningKey struct {
 	Algorithm        string // RS256 or ES256
 	PublicJWK        []byte // JSON Web Key of the public half
 	PrivateKeySealed []byte
-	// Active keys sign new tokens; one per algorithm.
+	// Active keys sign new tokens. One per algorithm.
 	Active    bool
 	CreatedAt time.Time
 	// PublishUntil is when a retired key leaves the JWKS, once every token

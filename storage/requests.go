@@ -90,7 +90,7 @@ func newRequestRow(signature string, r fosite.Requester, expiryKind fosite.Token
 }
 
 // toRequest rebuilds the fosite request of a row. The stored session is
-// decoded into session, which the caller supplies with the right type; a nil
+// decoded into session, which the caller supplies with the right type. A nil
 // session leaves the request without one.
 func (s *Store) toRequest(ctx context.Context, row *requestRow, session fosite.Session) (*fosite.Request, error) {
 	client, err := s.GetClient(ctx, row.ClientID)
@@ -230,7 +230,7 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 // RotateRefreshToken marks a refresh token as spent and deletes the access
 // tokens of its grant. The spent row stays, inactive, so that a later use of
 // it is detected as reuse. Of two concurrent rotations of one token only the
-// first succeeds; the other gets fosite.ErrSerializationFailure.
+// first succeeds. The other gets fosite.ErrSerializationFailure.
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
 	db := s.db(ctx)
 	result := db.Table(tableRefreshTokens).

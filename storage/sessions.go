@@ -104,7 +104,7 @@ func (m *MemorySessionStore) ListByUser(ctx context.Context, userID string) ([]*
 	return result, nil
 }
 
-// Delete removes one session; deleting a missing session is not an error.
+// Delete removes one session. Deleting a missing session is not an error.
 func (m *MemorySessionStore) Delete(ctx context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -124,7 +124,7 @@ func (m *MemorySessionStore) DeleteByUser(ctx context.Context, userID string) er
 	return nil
 }
 
-// purgeLocked drops expired sessions; the caller holds m.mu.
+// purgeLocked drops expired sessions. The caller must hold m.mu.
 func (m *MemorySessionStore) purgeLocked() {
 	now := m.now()
 	for id, s := range m.sessions {

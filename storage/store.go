@@ -78,7 +78,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 	return translate(tx.Rollback().Error)
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database responds.
 func (s *Store) Ping(ctx context.Context) error {
 	sqlDB, err := s.base.DB()
 	if err != nil {

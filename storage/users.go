@@ -12,7 +12,7 @@ import (
 // User is a person who can log in.
 type User struct {
 	ID            string
-	Username      string // stored lower-case; unique
+	Username      string // stored lower-case and unique
 	Email         string
 	EmailVerified bool
 	PasswordHash  string // argon2id in PHC string format
@@ -47,7 +47,7 @@ func NormalizeUsername(username string) string {
 	return strings.ToLower(strings.TrimSpace(username))
 }
 
-// CreateUser inserts a user; a taken username returns ErrConflict.
+// CreateUser inserts a user. A taken username returns ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	now := time.Now().UTC().Truncate(time.Second)
 	u.Username = NormalizeUsername(u.Username)
@@ -56,7 +56,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	return translate(s.db(ctx).Create(&row).Error)
 }
 
-// GetUser loads a user by id; an unknown id returns fosite.ErrNotFound.
+// GetUser loads a user by id. An unknown id returns fosite.ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (*User, error) {
 	var row userRow
 	if err := s.db(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
