@@ -2,7 +2,7 @@
 // SQL dialect, and applies them with goose. Files are numbered and
 // append-only: a released migration is never edited, a change is a new file.
 //
-// storage.Open connects to the database; this package only changes its schema.
+// storage.Open connects to the database. This package only changes its schema.
 package migrations
 
 import (
@@ -15,7 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 )
 
-//go:embed sqlite/*.sql
+//go:embed sqlite/*.sql postgres/*.sql
 var files embed.FS
 
 // Status is the schema version of a database next to the newest version
@@ -33,6 +33,8 @@ func newProvider(db *sql.DB, dialect string) (*goose.Provider, error) {
 	switch dialect {
 	case "sqlite":
 		gooseDialect = goose.DialectSQLite3
+	case "postgres":
+		gooseDialect = goose.DialectPostgres
 	default:
 		return nil, fmt.Errorf("no migrations for SQL dialect %q", dialect)
 	}

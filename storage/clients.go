@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -155,15 +156,20 @@ func clientToRow(c *Client) *clientRow {
 // the secret hash.
 func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	if c.CreatedAt.IsZero() {
-		c.CreatedAt = time.Now().UTC().Truncate(time.Second)
+		c.CreatedAt = time.Now()
 	}
+	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Second)
 	return translate(s.db(ctx).Create(clientToRow(c)).Error)
 }
 
 // GetClient loads a client by id. It returns fosite.ErrNotFound for an
 // unknown id.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	return s.GetClientByID(ctx, id)
+	client, err := s.GetClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return client, nil
 }
 
 // GetClientByID is GetClient returning the concrete type. Clients are
@@ -178,7 +184,10 @@ func (s *Store) GetClientByID(ctx context.Context, id string) (*Client, error) {
 		return nil, translate(err)
 	}
 	client := row.toClient()
-	s.clients.put(client)
+	// A read inside a transaction may see rows that are rolled back later.
+	if !inTransaction(ctx) {
+		s.clients.put(client)
+	}
 	return client, nil
 }
 
@@ -210,8 +219,20 @@ func (c *clientCache) get(id string) (*Client, bool) {
 	if !ok || !time.Now().Before(entry.expiresAt) {
 		return nil, false
 	}
-	client := entry.client
-	return &client, true
+	return entry.client.clone(), true
+}
+
+// clone returns a deep copy of c.
+func (c *Client) clone() *Client {
+	copied := *c
+	copied.SecretHash = slices.Clone(c.SecretHash)
+	copied.RedirectURIs = slices.Clone(c.RedirectURIs)
+	copied.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	copied.GrantTypes = slices.Clone(c.GrantTypes)
+	copied.ResponseTypes = slices.Clone(c.ResponseTypes)
+	copied.Scopes = slices.Clone(c.Scopes)
+	copied.Audience = slices.Clone(c.Audience)
+	return &copied
 }
 
 // maxCachedClients caps the cache. Past it the cache is emptied rather than
@@ -224,7 +245,7 @@ func (c *clientCache) put(client *Client) {
 	if len(c.entries) >= maxCachedClients {
 		clear(c.entries)
 	}
-	c.entries[client.ID] = cachedClient{client: *client, expiresAt: time.Now().Add(clientCacheTTL)}
+	c.entries[client.ID] = cachedClient{client: *client.clone(), expiresAt: time.Now().Add(clientCacheTTL)}
 }
 
 func (c *clientCache) remove(id string) {

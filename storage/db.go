@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -31,16 +32,33 @@ func SQLitePath(dataDir string) string {
 	return filepath.Join(dataDir, "latchkey.db")
 }
 
-// Open connects to databaseURL. A URL that starts with "sqlite:" or
-// "file:", or a plain file path, opens SQLite in write-ahead-log mode with a
-// busy timeout and immediate write transactions, so that concurrent writers
-// queue rather than fail.
+// IsPostgres reports whether databaseURL names a PostgreSQL database.
+func IsPostgres(databaseURL string) bool {
+	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
+}
+
+// gormConfig is shared by both dialects: no logging of SQL (statements
+// carry token signatures), no implicit transaction around single writes,
+// and UTC timestamps.
+func gormConfig() *gorm.Config {
+	return &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+}
+
+// Open connects to databaseURL: a postgres:// or postgresql:// URL opens
+// PostgreSQL. A URL that starts with "sqlite:" or "file:", or a plain file
+// path, opens SQLite in write-ahead-log mode with a busy timeout and
+// immediate write transactions, so that concurrent writers queue rather
+// than fail. Open fails with ErrUnavailable when the server does not answer.
 func Open(ctx context.Context, databaseURL string) (*Database, error) {
-	switch {
-	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		return nil, errors.New("PostgreSQL support is not built yet: use a SQLite path")
-	case databaseURL == "":
+	if databaseURL == "" {
 		return nil, errors.New("missing database URL")
+	}
+	if IsPostgres(databaseURL) {
+		return openPostgres(ctx, databaseURL)
 	}
 
 	path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "file:")
@@ -54,11 +72,7 @@ func Open(ctx context.Context, databaseURL string) (*Database, error) {
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
-	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
-		Logger:                 logger.Discard,
-		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
-	})
+	db, err := gorm.Open(sqlite.Open(dsn), gormConfig())
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
@@ -71,6 +85,34 @@ func Open(ctx context.Context, databaseURL string) (*Database, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return &Database{DB: db, Dialect: "sqlite"}, nil
+}
+
+// Pool limits for PostgreSQL. Each replica keeps at most
+// postgresMaxOpenConns connections, so that several replicas fit within
+// PostgreSQL's default max_connections of 100.
+const (
+	postgresMaxOpenConns = 20
+	postgresMaxIdleConns = 10
+)
+
+func openPostgres(ctx context.Context, databaseURL string) (*Database, error) {
+	db, err := gorm.Open(postgres.Open(databaseURL), gormConfig())
+	if err != nil {
+		return nil, fmt.Errorf("%w: open PostgreSQL database: %v", ErrUnavailable, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(postgresMaxOpenConns)
+	sqlDB.SetMaxIdleConns(postgresMaxIdleConns)
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("%w: PostgreSQL does not answer: %v", ErrUnavailable, err)
+	}
+	return &Database{DB: db, Dialect: "postgres"}, nil
 }
 
 // Close closes the connection pool.

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm/clause"
 )
 
 // SigningKey is one signing key pair. The private half is sealed (encrypted)
@@ -121,13 +123,12 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*Conse
 	return &Consent{UserID: row.UserID, ClientID: row.ClientID, Scopes: decodeList(row.Scopes), GrantedAt: row.GrantedAt}, nil
 }
 
-// SaveConsent records or replaces a user's consent for a client.
+// SaveConsent records or replaces a user's consent for a client in one
+// statement, so that concurrent saves cannot collide.
 func (s *Store) SaveConsent(ctx context.Context, c *Consent) error {
 	row := consentRow{UserID: c.UserID, ClientID: c.ClientID, Scopes: encodeList(c.Scopes), GrantedAt: c.GrantedAt.UTC()}
-	db := s.db(ctx)
-	err := db.Where("user_id = ? AND client_id = ?", c.UserID, c.ClientID).Delete(&consentRow{}).Error
-	if err != nil {
-		return translate(err)
-	}
-	return translate(db.Create(&row).Error)
+	return translate(s.db(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"scopes", "granted_at"}),
+	}).Create(&row).Error)
 }

@@ -239,10 +239,15 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 		return translate(result.Error)
 	}
 	if result.RowsAffected == 0 {
-		return fmt.Errorf("refresh token already rotated: %w", fosite.ErrSerializationFailure)
+		return ErrRefreshTokenAlreadyRotated
 	}
 	return translate(db.Table(tableAccessTokens).Where("request_id = ?", requestID).Delete(&requestRow{}).Error)
 }
+
+// ErrRefreshTokenAlreadyRotated is returned when a concurrent request
+// rotated the same refresh token first. It matches
+// fosite.ErrSerializationFailure, which fosite turns into an error response.
+var ErrRefreshTokenAlreadyRotated = fmt.Errorf("refresh token already rotated: %w", fosite.ErrSerializationFailure)
 
 // RevokeRefreshToken marks every refresh token of a grant inactive.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -25,6 +26,13 @@ type LoginSession struct {
 	IdleTimeout time.Duration
 	UserAgent   string
 	RemoteAddr  string
+}
+
+// clone returns a deep copy of s.
+func (s *LoginSession) clone() *LoginSession {
+	copied := *s
+	copied.AMR = slices.Clone(s.AMR)
+	return &copied
 }
 
 // alive reports whether the session is within both its absolute lifetime
@@ -55,8 +63,7 @@ func (m *MemorySessionStore) Create(ctx context.Context, s *LoginSession) error 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.purgeLocked()
-	copied := *s
-	m.sessions[s.ID] = &copied
+	m.sessions[s.ID] = s.clone()
 	return nil
 }
 
@@ -69,8 +76,7 @@ func (m *MemorySessionStore) Get(ctx context.Context, id string) (*LoginSession,
 		delete(m.sessions, id)
 		return nil, fosite.ErrNotFound
 	}
-	copied := *s
-	return &copied, nil
+	return s.clone(), nil
 }
 
 // Touch records activity on a live session, extending its idle timeout but
@@ -96,12 +102,16 @@ func (m *MemorySessionStore) ListByUser(ctx context.Context, userID string) ([]*
 	var result []*LoginSession
 	for _, s := range m.sessions {
 		if s.UserID == userID && s.alive(now) {
-			copied := *s
-			result = append(result, &copied)
+			result = append(result, s.clone())
 		}
 	}
-	sort.Slice(result, func(i, j int) bool { return result[i].CreatedAt.After(result[j].CreatedAt) })
+	sortNewestFirst(result)
 	return result, nil
+}
+
+// sortNewestFirst orders sessions by creation time, newest first.
+func sortNewestFirst(sessions []*LoginSession) {
+	sort.Slice(sessions, func(i, j int) bool { return sessions[i].CreatedAt.After(sessions[j].CreatedAt) })
 }
 
 // Delete removes one session. Deleting a missing session is not an error.

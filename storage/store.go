@@ -2,9 +2,15 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
@@ -18,8 +24,9 @@ var ErrConflict = errors.New("already exists")
 
 // Store is the SQL-backed store behind the provider.
 type Store struct {
-	base    *gorm.DB
-	clients *clientCache
+	database *Database
+	base     *gorm.DB
+	clients  *clientCache
 }
 
 var (
@@ -33,10 +40,15 @@ var (
 
 // NewStore returns a store over an open, migrated database.
 func NewStore(d *Database) *Store {
-	return &Store{base: d.DB, clients: newClientCache()}
+	return &Store{database: d, base: d.DB, clients: newClientCache()}
 }
 
 type txKey struct{}
+
+// nestedTxKey marks a context whose BeginTX found a transaction already
+// open. Commit and Rollback on it do nothing: the outermost caller ends the
+// transaction.
+type nestedTxKey struct{}
 
 // db returns the transaction carried by ctx, or the pool.
 func (s *Store) db(ctx context.Context) *gorm.DB {
@@ -46,12 +58,18 @@ func (s *Store) db(ctx context.Context) *gorm.DB {
 	return s.base.WithContext(ctx)
 }
 
-// BeginTX starts a transaction and returns a context that carries it. A
-// context that already carries one is returned unchanged, so that an outer
-// transaction spans fosite's inner ones.
+func inTransaction(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	return ok
+}
+
+// BeginTX starts a transaction and returns a context that carries it. On a
+// context that already carries one it starts nothing, and the Commit or
+// Rollback of the returned context is left to the outer caller, so that an
+// outer transaction spans fosite's inner ones.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return ctx, nil
+	if inTransaction(ctx) {
+		return context.WithValue(ctx, nestedTxKey{}, true), nil
 	}
 	tx := s.base.WithContext(ctx).Begin()
 	if tx.Error != nil {
@@ -60,32 +78,54 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	return context.WithValue(ctx, txKey{}, tx), nil
 }
 
-// Commit commits the transaction carried by ctx.
+func isNested(ctx context.Context) bool {
+	nested, _ := ctx.Value(nestedTxKey{}).(bool)
+	return nested
+}
+
+// Commit commits the transaction carried by ctx, unless ctx came from a
+// nested BeginTX.
 func (s *Store) Commit(ctx context.Context) error {
 	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
 	if !ok {
 		return errors.New("commit: no transaction in context")
 	}
+	if isNested(ctx) {
+		return nil
+	}
 	return translate(tx.Commit().Error)
 }
 
-// Rollback aborts the transaction carried by ctx.
+// Rollback aborts the transaction carried by ctx, unless ctx came from a
+// nested BeginTX. The outer caller then sees the inner error and rolls back
+// itself.
 func (s *Store) Rollback(ctx context.Context) error {
 	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
 	if !ok {
 		return errors.New("rollback: no transaction in context")
 	}
+	if isNested(ctx) {
+		return nil
+	}
 	return translate(tx.Rollback().Error)
 }
 
-// Ping checks that the database responds.
-func (s *Store) Ping(ctx context.Context) error {
+// Ready checks that the database responds and that its schema is the one
+// this binary needs.
+func (s *Store) Ready(ctx context.Context) error {
 	sqlDB, err := s.base.DB()
 	if err != nil {
 		return err
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		return errors.Join(ErrUnavailable, err)
+	}
+	status, err := s.database.SchemaStatus(ctx)
+	if err != nil {
+		return errors.Join(ErrUnavailable, err)
+	}
+	if !status.UpToDate() {
+		return fmt.Errorf("database schema is at version %d, this binary needs %d", status.Current, status.Latest)
 	}
 	return nil
 }
@@ -103,6 +143,29 @@ func translate(err error) error {
 		return errors.Join(ErrConflict, err)
 	}
 
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return errors.Join(ErrConflict, err)
+		case pgErr.Code == "40001" || pgErr.Code == "40P01":
+			return errors.Join(fosite.ErrSerializationFailure, err)
+		case pgErr.Code == "22P02":
+			// A malformed value for a typed column, such as a user id that
+			// is not a UUID, cannot match any row.
+			return fosite.ErrNotFound
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"):
+			return errors.Join(ErrUnavailable, err)
+		}
+		return err
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.Join(ErrUnavailable, err)
+	}
+
 	message := err.Error()
 	switch {
 	case strings.Contains(message, "UNIQUE constraint failed"), strings.Contains(message, "SQLSTATE 23505"):
@@ -111,7 +174,8 @@ func translate(err error) error {
 		strings.Contains(message, "SQLSTATE 40001"):
 		return errors.Join(fosite.ErrSerializationFailure, err)
 	case strings.Contains(message, "connection refused"), strings.Contains(message, "sql: database is closed"),
-		strings.Contains(message, "bad connection"):
+		strings.Contains(message, "bad connection"), strings.Contains(message, "failed to connect"),
+		strings.Contains(message, "conn closed"):
 		return errors.Join(ErrUnavailable, err)
 	}
 	return err

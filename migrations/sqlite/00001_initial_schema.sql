@@ -41,6 +41,7 @@ CREATE TABLE signing_keys (
     publish_until TIMESTAMP
 );
 CREATE INDEX signing_keys_algorithm_idx ON signing_keys (algorithm, active);
+CREATE INDEX signing_keys_publish_until_idx ON signing_keys (publish_until);
 
 CREATE TABLE consents (
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -49,6 +50,7 @@ CREATE TABLE consents (
     granted_at TIMESTAMP NOT NULL,
     PRIMARY KEY (user_id, client_id)
 );
+CREATE INDEX consents_client_idx ON consents (client_id);
 
 CREATE TABLE oauth2_authorize_codes (
     signature TEXT PRIMARY KEY,
@@ -67,6 +69,8 @@ CREATE TABLE oauth2_authorize_codes (
     expires_at TIMESTAMP NOT NULL
 );
 CREATE INDEX oauth2_authorize_codes_request_idx ON oauth2_authorize_codes (request_id);
+CREATE INDEX oauth2_authorize_codes_session_idx ON oauth2_authorize_codes (session_id);
+CREATE INDEX oauth2_authorize_codes_client_idx ON oauth2_authorize_codes (client_id);
 CREATE INDEX oauth2_authorize_codes_expires_idx ON oauth2_authorize_codes (expires_at);
 
 CREATE TABLE oauth2_access_tokens (
@@ -87,6 +91,7 @@ CREATE TABLE oauth2_access_tokens (
 );
 CREATE INDEX oauth2_access_tokens_request_idx ON oauth2_access_tokens (request_id);
 CREATE INDEX oauth2_access_tokens_session_idx ON oauth2_access_tokens (session_id);
+CREATE INDEX oauth2_access_tokens_client_idx ON oauth2_access_tokens (client_id);
 CREATE INDEX oauth2_access_tokens_expires_idx ON oauth2_access_tokens (expires_at);
 
 CREATE TABLE oauth2_refresh_tokens (
@@ -108,6 +113,7 @@ CREATE TABLE oauth2_refresh_tokens (
 );
 CREATE INDEX oauth2_refresh_tokens_request_idx ON oauth2_refresh_tokens (request_id);
 CREATE INDEX oauth2_refresh_tokens_session_idx ON oauth2_refresh_tokens (session_id);
+CREATE INDEX oauth2_refresh_tokens_client_idx ON oauth2_refresh_tokens (client_id);
 CREATE INDEX oauth2_refresh_tokens_expires_idx ON oauth2_refresh_tokens (expires_at);
 
 CREATE TABLE oauth2_oidc_sessions (
@@ -126,6 +132,9 @@ CREATE TABLE oauth2_oidc_sessions (
     active INTEGER NOT NULL,
     expires_at TIMESTAMP NOT NULL
 );
+CREATE INDEX oauth2_oidc_sessions_request_idx ON oauth2_oidc_sessions (request_id);
+CREATE INDEX oauth2_oidc_sessions_session_idx ON oauth2_oidc_sessions (session_id);
+CREATE INDEX oauth2_oidc_sessions_client_idx ON oauth2_oidc_sessions (client_id);
 CREATE INDEX oauth2_oidc_sessions_expires_idx ON oauth2_oidc_sessions (expires_at);
 
 CREATE TABLE oauth2_pkce_sessions (
@@ -144,12 +153,16 @@ CREATE TABLE oauth2_pkce_sessions (
     active INTEGER NOT NULL,
     expires_at TIMESTAMP NOT NULL
 );
+CREATE INDEX oauth2_pkce_sessions_request_idx ON oauth2_pkce_sessions (request_id);
+CREATE INDEX oauth2_pkce_sessions_session_idx ON oauth2_pkce_sessions (session_id);
+CREATE INDEX oauth2_pkce_sessions_client_idx ON oauth2_pkce_sessions (client_id);
 CREATE INDEX oauth2_pkce_sessions_expires_idx ON oauth2_pkce_sessions (expires_at);
 
 CREATE TABLE oauth2_client_assertion_jti (
     jti TEXT PRIMARY KEY,
     expires_at TIMESTAMP NOT NULL
 );
+CREATE INDEX oauth2_client_assertion_jti_expires_idx ON oauth2_client_assertion_jti (expires_at);
 
 -- +goose Down
 DROP TABLE oauth2_client_assertion_jti;
