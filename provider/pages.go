@@ -48,7 +48,10 @@ func (p *Provider) renderPage(c *gin.Context, status int, name string, view any)
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("X-Frame-Options", "DENY")
-	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	// No form-action directive: browsers apply it to the redirect that
+	// follows a form post, and the login and consent forms end in a
+	// redirect to the client's own origin.
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Data(status, "text/html; charset=utf-8", body.Bytes())
 }
