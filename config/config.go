@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/spf13/pflag"
 
 	"github.com/latchkey/latchkey/provider"
@@ -29,10 +30,17 @@ type Config struct {
 	// migrations and demo data.
 	Dev bool
 
+	// ConfigFile is an optional YAML file of settings, keyed by flag name
+	// with '_' for '-'.
+	ConfigFile string
+
 	Issuer       string
 	ProviderAddr string
 	DataDir      string
-	DatabaseURL  string
+	DatabaseURL  Secret
+	// RedisURL selects Redis for login sessions; empty keeps them in memory.
+	RedisURL       Secret
+	RedisKeyPrefix string
 
 	SystemSecret     Secret
 	SystemSecretFile string
@@ -46,8 +54,11 @@ type Config struct {
 	AccessTokenAlgorithm      string
 
 	// Migrate applies pending schema migrations when serve starts.
-	Migrate  bool
-	LogLevel string
+	Migrate bool
+	// JanitorInterval is how often serve deletes expired records; zero
+	// turns the periodic cleanup off.
+	JanitorInterval time.Duration
+	LogLevel        string
 }
 
 // Secret is a string that redacts itself in logs and fmt output.
@@ -58,27 +69,34 @@ func (Secret) String() string       { return "[redacted]" }
 
 type setting struct {
 	flag, help string
+	// secret settings may also come from a file named by <VARIABLE>_FILE,
+	// and may not be written inline in the YAML file.
+	secret bool
 }
 
 // settings lists every flag with its environment variable. The flag name,
 // upper-cased with '-' as '_' and prefixed LATCHKEY_, is the variable.
 var settings = []setting{
-	{"dev", "run with development defaults: generated secret, http issuer on 127.0.0.1, demo client and user"},
-	{"issuer", "issuer URL that tokens name and clients discover, e.g. https://login.example.com"},
-	{"provider-addr", "host:port the provider listens on"},
-	{"data-dir", "folder for the embedded SQLite database and, with --dev, the generated system secret"},
-	{"database-url", "database: a SQLite file path (default: latchkey.db in the data folder)"},
-	{"system-secret", "system secret (at least 32 bytes) from which token, cookie and key-encryption keys are derived; prefer LATCHKEY_SYSTEM_SECRET or --system-secret-file"},
-	{"system-secret-file", "file holding the system secret"},
-	{"access-token-lifetime", "lifetime of access tokens"},
-	{"refresh-token-lifetime", "lifetime of refresh tokens"},
-	{"id-token-lifetime", "lifetime of ID tokens"},
-	{"authorization-code-lifetime", "lifetime of authorization codes"},
-	{"login-session-lifetime", "absolute lifetime of a login session"},
-	{"login-session-idle-timeout", "a login session unused for this long ends"},
-	{"access-token-algorithm", "access token signing algorithm: ES256 or RS256"},
-	{"migrate", "apply pending database migrations before serving"},
-	{"log-level", "log level: debug, info, warn or error"},
+	{"config", "YAML file of settings, keyed by flag name with '_' for '-'", false},
+	{"dev", "run with development defaults: generated secret, http issuer on 127.0.0.1, demo client and user", false},
+	{"issuer", "issuer URL that tokens name and clients discover, e.g. https://login.example.com", false},
+	{"provider-addr", "host:port the provider listens on", false},
+	{"data-dir", "folder for the embedded SQLite database and, with --dev, the generated system secret", false},
+	{"database-url", "database: postgres://user:password@host:5432/name, or a SQLite file path (default: latchkey.db in the data folder)", true},
+	{"redis-url", "Redis for login sessions, e.g. redis://host:6379/0 (default: sessions in process memory)", true},
+	{"redis-key-prefix", "prefix of every Redis key Latchkey writes", false},
+	{"system-secret", "system secret (at least 32 bytes) from which token, cookie and key-encryption keys are derived; prefer LATCHKEY_SYSTEM_SECRET or --system-secret-file", true},
+	{"system-secret-file", "file holding the system secret", false},
+	{"access-token-lifetime", "lifetime of access tokens", false},
+	{"refresh-token-lifetime", "lifetime of refresh tokens", false},
+	{"id-token-lifetime", "lifetime of ID tokens", false},
+	{"authorization-code-lifetime", "lifetime of authorization codes", false},
+	{"login-session-lifetime", "absolute lifetime of a login session", false},
+	{"login-session-idle-timeout", "a login session unused for this long ends", false},
+	{"access-token-algorithm", "access token signing algorithm: ES256 or RS256", false},
+	{"migrate", "apply pending database migrations before serving", false},
+	{"janitor-interval", "how often serve deletes expired codes, tokens and sessions; 0 turns it off", false},
+	{"log-level", "log level: debug, info, warn or error", false},
 }
 
 // EnvName returns the environment variable of a flag.
@@ -94,11 +112,14 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 		help[s.flag] = s.help + " [" + EnvName(s.flag) + "]"
 	}
 
+	flags.StringVar(&cfg.ConfigFile, "config", "", help["config"])
 	flags.BoolVar(&cfg.Dev, "dev", false, help["dev"])
 	flags.StringVar(&cfg.Issuer, "issuer", "", help["issuer"])
 	flags.StringVar(&cfg.ProviderAddr, "provider-addr", "127.0.0.1:3001", help["provider-addr"])
 	flags.StringVar(&cfg.DataDir, "data-dir", "data", help["data-dir"])
-	flags.StringVar(&cfg.DatabaseURL, "database-url", "", help["database-url"])
+	flags.StringVar((*string)(&cfg.DatabaseURL), "database-url", "", help["database-url"])
+	flags.StringVar((*string)(&cfg.RedisURL), "redis-url", "", help["redis-url"])
+	flags.StringVar(&cfg.RedisKeyPrefix, "redis-key-prefix", "latchkey:", help["redis-key-prefix"])
 	flags.StringVar((*string)(&cfg.SystemSecret), "system-secret", "", help["system-secret"])
 	flags.StringVar(&cfg.SystemSecretFile, "system-secret-file", "", help["system-secret-file"])
 	flags.DurationVar(&cfg.AccessTokenLifetime, "access-token-lifetime", provider.DefaultAccessTokenLifetime, help["access-token-lifetime"])
@@ -109,28 +130,105 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 	flags.DurationVar(&cfg.LoginSessionIdleTimeout, "login-session-idle-timeout", provider.DefaultLoginSessionIdleTimeout, help["login-session-idle-timeout"])
 	flags.StringVar(&cfg.AccessTokenAlgorithm, "access-token-algorithm", provider.AlgES256, help["access-token-algorithm"])
 	flags.BoolVar(&cfg.Migrate, "migrate", false, help["migrate"])
+	flags.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Hour, help["janitor-interval"])
 	flags.StringVar(&cfg.LogLevel, "log-level", "info", help["log-level"])
 }
 
-// ApplyEnvironment sets every flag that was not given on the command line
-// from its LATCHKEY_* variable, and reports each value that does not parse.
-// An empty variable counts as unset.
-func ApplyEnvironment(flags *pflag.FlagSet) error {
+// Load fills every flag that was not given on the command line, first from
+// its LATCHKEY_* variable (or, for a secret, from the file named by
+// LATCHKEY_*_FILE), then from the YAML file named by --config or
+// LATCHKEY_CONFIG. It reports every value that does not parse at once. An
+// empty variable counts as unset.
+func Load(flags *pflag.FlagSet) error {
 	var problems []error
+	fromFile := map[string]string{}
+	configFile := ""
+	if flag := flags.Lookup("config"); flag != nil {
+		configFile = flag.Value.String()
+		if !flag.Changed {
+			configFile = os.Getenv(EnvName("config"))
+		}
+	}
+	if configFile != "" {
+		values, err := readConfigFile(configFile)
+		if err != nil {
+			return err
+		}
+		fromFile = values
+	}
+
 	for _, s := range settings {
 		flag := flags.Lookup(s.flag)
 		if flag == nil || flag.Changed {
 			continue
 		}
-		value := os.Getenv(EnvName(s.flag))
-		if value == "" {
+		value, source, err := lookupSetting(s, fromFile)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		if source == "" {
 			continue
 		}
 		if err := flags.Set(s.flag, value); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", EnvName(s.flag), err))
+			problems = append(problems, fmt.Errorf("%s: %w", source, err))
 		}
 	}
 	return errors.Join(problems...)
+}
+
+// lookupSetting returns a setting's value from the environment or the
+// config file, and where it came from ("" when it is set nowhere).
+func lookupSetting(s setting, fromFile map[string]string) (value, source string, err error) {
+	name := EnvName(s.flag)
+	if value := os.Getenv(name); value != "" {
+		return value, name, nil
+	}
+	if path := os.Getenv(name + "_FILE"); s.secret && path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(data)), name + "_FILE", nil
+	}
+	key := strings.ReplaceAll(s.flag, "-", "_")
+	if value, ok := fromFile[key]; ok {
+		return value, "config file key " + key, nil
+	}
+	return "", "", nil
+}
+
+// readConfigFile reads a YAML mapping of setting names to values. Unknown
+// keys are errors, so that a misspelt setting is not silently ignored, and
+// so are inline secrets, which belong in the environment or a file.
+func readConfigFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s is not a YAML mapping: %w", path, err)
+	}
+
+	known := map[string]setting{}
+	for _, s := range settings {
+		known[strings.ReplaceAll(s.flag, "-", "_")] = s
+	}
+	values := map[string]string{}
+	var problems []error
+	for key, value := range raw {
+		_, ok := known[key]
+		switch {
+		case !ok || key == "config":
+			problems = append(problems, fmt.Errorf("config file %s: unknown setting %q", path, key))
+		case key == "system_secret":
+			problems = append(problems, fmt.Errorf("config file %s: write system_secret_file, not the secret itself", path))
+		default:
+			values[key] = fmt.Sprint(value)
+		}
+	}
+	return values, errors.Join(problems...)
 }
 
 // Resolve fills derived settings: the secret from its file, the database
@@ -139,7 +237,7 @@ func ApplyEnvironment(flags *pflag.FlagSet) error {
 // generated, or "".
 func (c *Config) Resolve() (generated string, err error) {
 	if c.DatabaseURL == "" {
-		c.DatabaseURL = storage.SQLitePath(c.DataDir)
+		c.DatabaseURL = Secret(storage.SQLitePath(c.DataDir))
 	}
 	if c.SystemSecret == "" && c.SystemSecretFile != "" {
 		data, err := os.ReadFile(c.SystemSecretFile)
@@ -236,6 +334,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Level(); err != nil {
 		problems = append(problems, err)
+	}
+	if c.JanitorInterval < 0 {
+		problems = append(problems, fmt.Errorf("janitor-interval must not be negative, got %s", c.JanitorInterval))
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(string(c.RedisURL), "redis://") && !strings.HasPrefix(string(c.RedisURL), "rediss://") {
+		problems = append(problems, errors.New("redis-url must start with redis:// or rediss://"))
 	}
 	return errors.Join(problems...)
 }

@@ -41,7 +41,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	if err := flags.Parse([]string{"--access-token-lifetime", "7m"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ApplyEnvironment(flags); err != nil {
+	if err := Load(flags); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Issuer != "https://env.example" {
@@ -55,7 +55,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	}
 
 	t.Setenv("LATCHKEY_REFRESH_TOKEN_LIFETIME", "forever")
-	if err := ApplyEnvironment(newFlags(&Config{})); err == nil || !strings.Contains(err.Error(), "LATCHKEY_REFRESH_TOKEN_LIFETIME") {
+	if err := Load(newFlags(&Config{})); err == nil || !strings.Contains(err.Error(), "LATCHKEY_REFRESH_TOKEN_LIFETIME") {
 		t.Errorf("unparsable variable: error = %v", err)
 	}
 }

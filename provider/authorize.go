@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -32,6 +33,12 @@ func (p *Provider) authorize(c *gin.Context) {
 		p.writeAuthorizeError(c, ar, err)
 		return
 	}
+	if nonce := ar.GetRequestForm().Get("nonce"); nonce != "" && len(nonce) < fosite.MinParameterEntropy {
+		// fosite would reject a short nonce only at the token endpoint,
+		// after the person signed in and the code was spent.
+		p.writeAuthorizeError(c, ar, fosite.ErrInvalidRequest.WithHintf("The nonce must be at least %d characters long.", fosite.MinParameterEntropy))
+		return
+	}
 
 	now := p.now().UTC().Truncate(time.Second)
 	flow := &authFlow{
@@ -39,7 +46,12 @@ func (p *Provider) authorize(c *gin.Context) {
 		RequestedAt: now,
 		ExpiresAt:   now.Add(flowLifetime),
 	}
-	p.continueFlow(c, ar, flow, p.currentLoginSession(c))
+	session, err := p.currentLoginSession(c)
+	if err != nil {
+		p.renderUnavailable(c, err)
+		return
+	}
+	p.continueFlow(c, ar, flow, session)
 }
 
 // checkPKCEPolicy enforces the per-client PKCE rules before the person is
@@ -110,20 +122,37 @@ func (p *Provider) resumeRequest(ctx context.Context, flow *authFlow) (fosite.Au
 }
 
 // currentLoginSession returns the live login session named by the session
-// cookie, or nil.
-func (p *Provider) currentLoginSession(c *gin.Context) *storage.LoginSession {
-	id, err := c.Cookie(sessionCookie)
-	if err != nil || id == "" {
-		return nil
+// cookie, or nil when there is none. It fails only when the session store
+// cannot be reached.
+func (p *Provider) currentLoginSession(c *gin.Context) (*storage.LoginSession, error) {
+	secret, err := c.Cookie(sessionCookie)
+	if err != nil || secret == "" {
+		return nil, nil
 	}
-	session, err := p.sessions.Get(c.Request.Context(), id)
+	session, err := p.sessions.Get(c.Request.Context(), loginSessionID(secret))
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		if !errors.Is(err, fosite.ErrNotFound) {
-			p.logger.ErrorContext(c.Request.Context(), "login session lookup failed", "error", err)
-		}
-		return nil
+		return nil, err
 	}
-	return session
+	return session, nil
+}
+
+// loginSessionID derives a login session's public id, the "sid" claim, from
+// the secret in its cookie. The id is a SHA-256 hash of the secret, so that
+// tokens, logs and the session list can name a session without giving
+// anyone who reads them the means to use it.
+func loginSessionID(cookieSecret string) string {
+	return base64.RawURLEncoding.EncodeToString(sha256Sum([]byte(cookieSecret)))
+}
+
+// renderUnavailable shows a 503 page for a dependency that is down. It
+// never redirects, because the person can retry from here once it is back.
+func (p *Provider) renderUnavailable(c *gin.Context, err error) {
+	p.logger.ErrorContext(c.Request.Context(), "dependency unavailable", "path", c.Request.URL.Path, "error", err)
+	c.Header("Retry-After", "5")
+	p.renderError(c, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.", "temporarily_unavailable")
 }
 
 func promptValues(form url.Values) []string {
@@ -163,7 +192,7 @@ func (p *Provider) continueFlow(c *gin.Context, ar fosite.AuthorizeRequester, fl
 		return
 	}
 	if err := p.sessions.Touch(ctx, session.ID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
-		p.writeAuthorizeError(c, ar, err)
+		p.renderUnavailable(c, err)
 		return
 	}
 

@@ -78,6 +78,7 @@ func TestAuthorizeErrorsRedirectToClient(t *testing.T) {
 		{"unknown code_challenge_method", func(p url.Values) { p.Set("code_challenge_method", "S512") }, "invalid_request"},
 		{"plain PKCE not allowed", func(p url.Values) { p.Set("code_challenge_method", "plain") }, "invalid_request"},
 		{"short state", func(p url.Values) { p.Set("state", "abc") }, "invalid_request"},
+		{"short nonce", func(p url.Values) { p.Set("nonce", "n-123") }, "invalid_request"},
 		{"unsupported response_mode", func(p url.Values) { p.Set("response_mode", "fragment") }, "invalid_request"},
 	}
 	for _, tc := range cases {
@@ -355,8 +356,8 @@ func TestLoginFormErrors(t *testing.T) {
 		wrong := b.login(env.issuer, loginPage, "kim", "not-the-password")
 		unknown := b.login(env.issuer, loginPage, "nobody", password)
 		for name, got := range map[string]*page{"wrong password": wrong, "unknown user": unknown} {
-			if got.status != http.StatusUnauthorized {
-				t.Errorf("%s: status = %d, want 401", name, got.status)
+			if got.status != http.StatusBadRequest {
+				t.Errorf("%s: status = %d, want 400", name, got.status)
 			}
 			if !strings.Contains(got.body, "Invalid username or password.") {
 				t.Errorf("%s: page does not say the credentials are invalid", name)

@@ -27,7 +27,7 @@ type Store interface {
 	GetClientByID(ctx context.Context, id string) (*storage.Client, error)
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
 	SaveConsent(ctx context.Context, consent *storage.Consent) error
-	Ping(ctx context.Context) error
+	Ready(ctx context.Context) error
 }
 
 // SessionStore keeps login sessions.

@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +23,14 @@ import (
 
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
 const callbackURL = "http://127.0.0.1:8080/callback"
 
 // testEnv is a provider served over real HTTP on a random loopback port,
-// backed by a fresh SQLite database.
+// backed by a fresh database and session store of the backend that
+// LATCHKEY_TEST_BACKEND selects (see package storagetest).
 type testEnv struct {
 	db      *storage.Database
 	issuer  string
@@ -40,27 +41,56 @@ type testEnv struct {
 	secret  []byte
 }
 
-func newTestEnv(t testing.TB, configure ...func(*provider.Config)) *testEnv {
-	t.Helper()
-	ctx := context.Background()
+// sharedBackend is what replicas of the provider share: one database, one
+// session store and one system secret.
+type sharedBackend struct {
+	databaseURL string
+	sessions    provider.SessionStore
+	secret      []byte
+}
 
-	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "latchkey.db"))
+// newSharedBackend creates a migrated database and a session store.
+func newSharedBackend(t testing.TB) *sharedBackend {
+	t.Helper()
+	databaseURL := storagetest.DatabaseURL(t)
+	db, err := storage.Open(context.Background(), databaseURL)
 	if err != nil {
-		t.Fatalf("open database: %v", err)
+		t.Fatalf("open test database: %v", err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
+	defer db.Close()
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate test database: %v", err)
 	}
-	store := storage.NewStore(db)
 
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	keys, err := provider.NewKeySet(store, secret)
+	return &sharedBackend{databaseURL: databaseURL, sessions: storagetest.NewSessionStore(t), secret: secret}
+}
+
+func newTestEnv(t testing.TB, configure ...func(*provider.Config)) *testEnv {
+	t.Helper()
+	return newReplica(t, newSharedBackend(t), "", configure...)
+}
+
+// newReplica starts a provider on backend with its own connection pool and
+// key set, as a separate process would. An empty issuer means the replica's
+// own URL.
+func newReplica(t testing.TB, backend *sharedBackend, issuer string, configure ...func(*provider.Config)) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+
+	db, err := storage.Open(ctx, backend.databaseURL)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := storage.NewStore(db)
+
+	keys, err := provider.NewKeySet(store, backend.secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.EnsureActive(ctx, provider.AlgRS256, provider.AlgES256); err != nil {
+	if _, err := keys.EnsureActive(ctx, time.Hour, provider.AlgRS256, provider.AlgES256); err != nil {
 		t.Fatalf("create keys: %v", err)
 	}
 
@@ -68,16 +98,18 @@ func newTestEnv(t testing.TB, configure ...func(*provider.Config)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := "http://" + listener.Addr().String()
+	if issuer == "" {
+		issuer = "http://" + listener.Addr().String()
+	}
 	cfg := provider.Config{
 		Issuer:       issuer,
-		SystemSecret: secret,
+		SystemSecret: backend.secret,
 		Logger:       testLogger(),
 	}
 	for _, f := range configure {
 		f(&cfg)
 	}
-	p, err := provider.New(cfg, store, storage.NewMemorySessionStore(), keys)
+	p, err := provider.New(cfg, store, backend.sessions, keys)
 	if err != nil {
 		t.Fatalf("new provider: %v", err)
 	}
@@ -89,7 +121,7 @@ func newTestEnv(t testing.TB, configure ...func(*provider.Config)) *testEnv {
 	server.Start()
 	t.Cleanup(server.Close)
 
-	return &testEnv{db: db, issuer: issuer, server: server, handler: handler, store: store, keys: keys, secret: secret}
+	return &testEnv{db: db, issuer: issuer, server: server, handler: handler, store: store, keys: keys, secret: backend.secret}
 }
 
 type clientSpec struct {
@@ -106,9 +138,15 @@ type clientSpec struct {
 // createClient registers a client and returns its id and secret.
 func (e *testEnv) createClient(t testing.TB, spec clientSpec) (string, string) {
 	t.Helper()
+	return e.createClientWithID(t, uuid.NewString(), spec)
+}
+
+// createClientWithID registers a client under a chosen id.
+func (e *testEnv) createClientWithID(t testing.TB, id string, spec clientSpec) (string, string) {
+	t.Helper()
 	ctx := context.Background()
 	client := &storage.Client{
-		ID:                       uuid.NewString(),
+		ID:                       id,
 		Name:                     "Test app",
 		RedirectURIs:             []string{callbackURL},
 		GrantTypes:               spec.grantTypes,

@@ -54,6 +54,9 @@ type KeySet struct {
 	sealer *Sealer
 	now    func() time.Time
 
+	// reloadInterval limits reloads triggered by unknown key ids.
+	reloadInterval time.Duration
+
 	mu       sync.RWMutex
 	active   map[string]*loadedKey // by algorithm
 	byKID    map[string]*loadedKey
@@ -71,7 +74,7 @@ func NewKeySet(store KeyStore, systemSecret []byte) (*KeySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KeySet{store: store, sealer: sealer, now: time.Now}, nil
+	return &KeySet{store: store, sealer: sealer, now: time.Now, reloadInterval: minReloadInterval}, nil
 }
 
 // Load reads the published keys from the database and decrypts them.
@@ -122,9 +125,12 @@ func (k *KeySet) Load(ctx context.Context) error {
 	return nil
 }
 
-// EnsureActive creates an active key for each algorithm that has none.
-// It returns the algorithms it created keys for.
-func (k *KeySet) EnsureActive(ctx context.Context, algorithms ...string) ([]string, error) {
+// EnsureActive creates an active key for each algorithm that has none, and
+// returns the algorithms it created keys for. When replicas start together
+// and two create a key for one algorithm, the later key wins and the earlier
+// one stays published for overlap, like a rotated key, so that what the
+// other replica signed with it keeps verifying.
+func (k *KeySet) EnsureActive(ctx context.Context, overlap time.Duration, algorithms ...string) ([]string, error) {
 	if err := k.Load(ctx); err != nil {
 		return nil, err
 	}
@@ -137,7 +143,7 @@ func (k *KeySet) EnsureActive(ctx context.Context, algorithms ...string) ([]stri
 		if ok {
 			continue
 		}
-		if _, err := k.Rotate(ctx, algorithm, 0); err != nil {
+		if _, err := k.Rotate(ctx, algorithm, overlap); err != nil {
 			return created, err
 		}
 		created = append(created, algorithm)
@@ -221,7 +227,7 @@ const minReloadInterval = 10 * time.Second
 func (k *KeySet) lookup(ctx context.Context, kid string) (*loadedKey, error) {
 	k.mu.RLock()
 	key, ok := k.byKID[kid]
-	stale := k.now().Sub(k.loadedAt) > minReloadInterval
+	stale := k.now().Sub(k.loadedAt) > k.reloadInterval
 	k.mu.RUnlock()
 	if ok {
 		return key, nil

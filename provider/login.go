@@ -60,12 +60,13 @@ func (p *Provider) login(c *gin.Context) {
 	user, err := p.authenticate(c, username, c.PostForm("password"))
 	if errors.Is(err, errBadCredentials) {
 		p.logger.InfoContext(ctx, "login failed", "reason", "bad credentials")
-		p.renderLogin(c, http.StatusUnauthorized, flow, username, "Invalid username or password.")
+		// 400, not 401: a 401 must carry a WWW-Authenticate challenge, and
+		// this form is no HTTP authentication scheme.
+		p.renderLogin(c, http.StatusBadRequest, flow, username, "Invalid username or password.")
 		return
 	}
 	if err != nil {
-		p.logger.ErrorContext(ctx, "login failed", "error", err)
-		p.renderError(c, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.", "temporarily_unavailable")
+		p.renderUnavailable(c, err)
 		return
 	}
 
@@ -76,8 +77,9 @@ func (p *Provider) login(c *gin.Context) {
 	}
 
 	now := p.now().UTC()
+	cookieSecret := randomToken(32)
 	session := &storage.LoginSession{
-		ID:          randomToken(32),
+		ID:          loginSessionID(cookieSecret),
 		UserID:      user.ID,
 		AuthTime:    now.Truncate(time.Second),
 		AMR:         []string{"pwd"},
@@ -89,11 +91,10 @@ func (p *Provider) login(c *gin.Context) {
 		RemoteAddr:  c.ClientIP(),
 	}
 	if err := p.sessions.Create(ctx, session); err != nil {
-		p.logger.ErrorContext(ctx, "create login session failed", "error", err)
-		p.renderError(c, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.", "temporarily_unavailable")
+		p.renderUnavailable(c, err)
 		return
 	}
-	p.setCookie(c, sessionCookie, session.ID, p.cfg.LoginSessionLifetime)
+	p.setCookie(c, sessionCookie, cookieSecret, p.cfg.LoginSessionLifetime)
 	p.logger.InfoContext(ctx, "login succeeded", "user_id", user.ID)
 
 	flow.LoggedIn = true
@@ -132,7 +133,7 @@ func (p *Provider) consentPage(c *gin.Context) {
 	}
 	user, err := p.store.GetUser(ctx, session.UserID)
 	if err != nil {
-		p.renderError(c, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.", "temporarily_unavailable")
+		p.renderUnavailable(c, err)
 		return
 	}
 
@@ -162,7 +163,11 @@ func (p *Provider) consentFlow(c *gin.Context, sealed string) (*authFlow, *stora
 		p.renderError(c, http.StatusBadRequest, "This sign-in request is invalid or has expired.", "")
 		return nil, nil, false
 	}
-	session := p.currentLoginSession(c)
+	session, err := p.currentLoginSession(c)
+	if err != nil {
+		p.renderUnavailable(c, err)
+		return nil, nil, false
+	}
 	if session == nil || session.ID != flow.LoginSessionID {
 		p.renderError(c, http.StatusBadRequest, "Your sign-in session has ended. Return to the application and sign in again.", "")
 		return nil, nil, false

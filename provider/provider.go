@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -190,8 +191,12 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		// decides per client in checkPKCEPolicy before fosite sees the request.
 		EnablePKCEPlainChallengeMethod: true,
 		MinParameterEntropy:            fosite.MinParameterEntropy,
-		SendDebugMessagesToClients:     false,
-		UseLegacyErrorFormat:           false,
+		// Set here rather than left to fosite's lazy defaults, which write
+		// the shared config on first use and race.
+		JWKSFetcherStrategy:        fosite.NewDefaultJWKSFetcherStrategy(),
+		FormPostHTMLTemplate:       fosite.DefaultFormPostTemplate,
+		SendDebugMessagesToClients: false,
+		UseLegacyErrorFormat:       false,
 	}
 
 	accessSigner := &tokenSigner{keys: keys, algorithm: cfg.AccessTokenAlgorithm}
@@ -306,6 +311,9 @@ func (p *Provider) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	engine := gin.New()
 	engine.HandleMethodNotAllowed = true
+	// Trust no proxy headers: the client address recorded with a login
+	// session is the connection's, not a spoofable X-Forwarded-For.
+	_ = engine.SetTrustedProxies(nil)
 	engine.Use(p.recoverPanics, p.logRequests, limitRequestSize)
 
 	engine.GET("/.well-known/openid-configuration", p.discovery)
@@ -344,10 +352,21 @@ func (p *Provider) alive(c *gin.Context) {
 func (p *Provider) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	if err := p.store.Ping(ctx); err != nil {
-		p.logger.ErrorContext(ctx, "readiness check failed", "error", err)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": "unreachable"})
-		return
+	body := gin.H{"status": "ok", "database": "ok"}
+	status := http.StatusOK
+	if err := p.store.Ready(ctx); err != nil {
+		p.logger.ErrorContext(ctx, "readiness check failed", "dependency", "database", "error", err)
+		body["database"], body["status"], status = err.Error(), "unavailable", http.StatusServiceUnavailable
+		if errors.Is(err, storage.ErrUnavailable) {
+			body["database"] = "unreachable"
+		}
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "ok"})
+	if pinger, ok := p.sessions.(interface{ Ping(context.Context) error }); ok {
+		body["sessions"] = "ok"
+		if err := pinger.Ping(ctx); err != nil {
+			p.logger.ErrorContext(ctx, "readiness check failed", "dependency", "sessions", "error", err)
+			body["sessions"], body["status"], status = "unreachable", "unavailable", http.StatusServiceUnavailable
+		}
+	}
+	c.JSON(status, body)
 }

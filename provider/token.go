@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -36,12 +38,58 @@ func (p *Provider) token(c *gin.Context) {
 		p.prepareClientCredentials(ar, session)
 	}
 
-	response, err := p.oauth2.NewAccessResponse(ctx, ar)
+	response, err := p.newAccessResponse(ctx, ar)
 	if err != nil {
+		p.revokeRaceLoser(c, ar, err)
 		p.writeOAuthError(c, err, grantType)
 		return
 	}
 	p.oauth2.WriteAccessResponse(ctx, c.Writer, ar, response)
+}
+
+// newAccessResponse runs fosite's token handlers in one transaction, so
+// that a code exchange or refresh either writes all of its records (spent
+// code, tokens, deleted OpenID Connect session) or none: a failure while
+// signing the ID token no longer leaves a spent code behind. fosite's own
+// transactions join this one. NewAccessRequest stays outside it, because
+// fosite revokes a reused refresh token's grant there and that must
+// persist although the request fails.
+func (p *Provider) newAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error) {
+	txCtx, err := p.store.BeginTX(ctx)
+	if err != nil {
+		return nil, err
+	}
+	response, err := p.oauth2.NewAccessResponse(txCtx, ar)
+	if err != nil {
+		if rollbackErr := p.store.Rollback(txCtx); rollbackErr != nil {
+			p.logger.ErrorContext(ctx, "rollback of token transaction failed", "error", rollbackErr)
+		}
+		return nil, err
+	}
+	if err := p.store.Commit(txCtx); err != nil {
+		return nil, err
+	}
+	return response, nil
+}
+
+// revokeRaceLoser revokes the whole grant when a request lost a race for
+// the same code or refresh token. Presenting a spent code or refresh token
+// is reuse (RFC 6749 §4.1.2 and §10.4) whether the other request
+// finished first or ran alongside, so the grant's tokens, the winner's
+// included, are revoked as fosite does for sequential reuse. fosite rolled
+// its transaction back before returning, so this runs outside it.
+func (p *Provider) revokeRaceLoser(c *gin.Context, ar fosite.AccessRequester, err error) {
+	if !errors.Is(err, storage.ErrCodeAlreadyUsed) && !errors.Is(err, storage.ErrRefreshTokenAlreadyRotated) {
+		return
+	}
+	ctx := c.Request.Context()
+	grantID := ar.GetID()
+	revokeErr := errors.Join(p.store.RevokeRefreshToken(ctx, grantID), p.store.RevokeAccessToken(ctx, grantID))
+	if revokeErr != nil {
+		p.logger.ErrorContext(ctx, "revoke grant after concurrent reuse failed", "grant_id", grantID, "error", revokeErr)
+		return
+	}
+	p.logger.WarnContext(ctx, "grant revoked after concurrent reuse", "grant_id", grantID, "client_id", ar.GetClient().GetID())
 }
 
 // prepareClientCredentials grants what fosite validated but leaves to the
@@ -63,9 +111,23 @@ func (p *Provider) prepareClientCredentials(ar fosite.AccessRequester, session *
 }
 
 // introspect is the RFC 7662 introspection endpoint. Callers authenticate
-// as a client (HTTP Basic) or with an access token.
+// as a confidential client with HTTP Basic. RFC 7662 §4 asks the server to
+// limit what each caller may learn, so a token is reported active only to
+// the client it was issued to and to clients its audience names: resource
+// servers registered as clients. Any other token reads as inactive.
 func (p *Provider) introspect(c *gin.Context) {
 	ctx := c.Request.Context()
+	callerID, _, hasBasic := c.Request.BasicAuth()
+	if !hasBasic {
+		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("Authenticate with HTTP Basic as a confidential client."), "")
+		return
+	}
+	callerID, err := url.QueryUnescape(callerID)
+	if err != nil {
+		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("The client id is not form-encoded correctly."), "")
+		return
+	}
+
 	response, err := p.oauth2.NewIntrospectionRequest(ctx, c.Request, newSession())
 	if err != nil && errors.Is(err, storage.ErrUnavailable) {
 		p.writeOAuthError(c, err, "")
@@ -83,13 +145,22 @@ func (p *Provider) introspect(c *gin.Context) {
 			return
 		}
 		// Any other failure means the token is not active (RFC 7662 §2.2).
-		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusOK, gin.H{"active": false})
+		writeIntrospection(c, map[string]any{"active": false})
 		return
 	}
+
+	request := response.GetAccessRequester()
+	if response.IsActive() && request.GetClient().GetID() != callerID && !request.GetGrantedAudience().Has(callerID) {
+		writeIntrospection(c, map[string]any{"active": false})
+		return
+	}
+	writeIntrospection(c, introspectionBody(response))
+}
+
+func writeIntrospection(c *gin.Context, body map[string]any) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
-	c.JSON(http.StatusOK, introspectionBody(response))
+	c.JSON(http.StatusOK, body)
 }
 
 // introspectionBody builds the RFC 7662 §2.2 response. fosite's own writer

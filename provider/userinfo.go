@@ -22,13 +22,21 @@ func (p *Provider) userinfo(c *gin.Context) {
 		return
 	}
 	if token == "" {
+		// RFC 6750 §3.1: a request without credentials gets the challenge
+		// alone, with no error code.
 		c.Header("WWW-Authenticate", `Bearer realm="latchkey"`)
 		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_token", "error_description": "An access token is required."})
+		c.Status(http.StatusUnauthorized)
 		return
 	}
 
-	_, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, newSession(), "openid")
+	tokenUse, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, newSession(), "openid")
+	if err == nil && tokenUse != fosite.AccessToken {
+		// fosite falls back to refresh tokens. Those are for the token
+		// endpoint only (RFC 6749 §1.5), never for resource servers.
+		writeBearerError(c, http.StatusUnauthorized, "invalid_token", "The token is not an access token.")
+		return
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, storage.ErrUnavailable):

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -262,21 +264,30 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 }
 
 // CreateOpenIDConnectSession stores the OpenID Connect part of an
-// authorization request, keyed by the code's signature.
-func (s *Store) CreateOpenIDConnectSession(ctx context.Context, signature string, r fosite.Requester) error {
-	return s.createRequest(ctx, tableOIDCSessions, signature, r, fosite.AuthorizeCode)
+// authorization request. fosite keys it by the raw authorization code, so
+// the row is keyed by the code's SHA-256 hash instead: the database never
+// holds a usable code.
+func (s *Store) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.createRequest(ctx, tableOIDCSessions, hashKey(code), r, fosite.AuthorizeCode)
 }
 
 // GetOpenIDConnectSession returns the OpenID Connect request stored with a
 // code. The session is decoded into the requester's session.
-func (s *Store) GetOpenIDConnectSession(ctx context.Context, signature string, r fosite.Requester) (fosite.Requester, error) {
-	_, request, err := s.getRequest(ctx, tableOIDCSessions, signature, r.GetSession())
+func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	_, request, err := s.getRequest(ctx, tableOIDCSessions, hashKey(code), r.GetSession())
 	return request, err
 }
 
 // DeleteOpenIDConnectSession removes the OpenID Connect request of a code.
-func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, signature string) error {
-	return s.deleteRequest(ctx, tableOIDCSessions, signature)
+func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.deleteRequest(ctx, tableOIDCSessions, hashKey(code))
+}
+
+// hashKey returns the hex SHA-256 of a raw token, for tables fosite keys by
+// the token itself rather than by its signature.
+func hashKey(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
 }
 
 // CreatePKCERequestSession stores the PKCE challenge of a code.

@@ -124,21 +124,32 @@ func TestClientsLifecycle(t *testing.T) {
 
 func TestClientsCreateRejectsBadOptions(t *testing.T) {
 	clearEnvironment(t)
-	common := []string{"--data-dir", t.TempDir(), "--system-secret", strings.Repeat("k", 40)}
-	cases := map[string][]string{
-		"missing name":         {"--redirect-uri", "https://a.example/cb"},
-		"missing redirect":     {"--name", "A"},
-		"unknown grant type":   {"--name", "A", "--redirect-uri", "https://a.example/cb", "--grant-type", "password"},
-		"redirect fragment":    {"--name", "A", "--redirect-uri", "https://a.example/cb#x"},
-		"relative redirect":    {"--name", "A", "--redirect-uri", "/cb"},
-		"public with plain":    {"--name", "A", "--redirect-uri", "https://a.example/cb", "--public", "--allow-plain-pkce"},
-		"unknown ID token alg": {"--name", "A", "--redirect-uri", "https://a.example/cb", "--id-token-signed-response-alg", "HS256"},
-		"public credentials":   {"--name", "A", "--public", "--grant-type", "client_credentials"},
+	common := []string{"--data-dir", t.TempDir(), "--system-secret", strings.Repeat("k", 40), "--migrate"}
+	if _, err := run(t, "", append([]string{"migrate", "up"}, common...)...); err != nil {
+		t.Fatal(err)
 	}
-	for name, args := range cases {
+	if _, err := run(t, "", append([]string{"clients", "create", "--name", "A", "--redirect-uri", "https://a.example/cb"}, common...)...); err != nil {
+		t.Fatalf("valid options rejected, so the cases below prove nothing: %v", err)
+	}
+
+	cases := map[string]struct {
+		args []string
+		want string
+	}{
+		"missing name":         {[]string{"--redirect-uri", "https://a.example/cb"}, "--name is required"},
+		"missing redirect":     {[]string{"--name", "A"}, "--redirect-uri is required"},
+		"unknown grant type":   {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb", "--grant-type", "password"}, `unknown grant type "password"`},
+		"redirect fragment":    {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb#x"}, "must not contain a fragment"},
+		"relative redirect":    {[]string{"--name", "A", "--redirect-uri", "/cb"}, "not an absolute URI"},
+		"public with plain":    {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb", "--public", "--allow-plain-pkce"}, "S256"},
+		"unknown ID token alg": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb", "--id-token-signed-response-alg", "HS256"}, "HS256"},
+		"public credentials":   {[]string{"--name", "A", "--public", "--grant-type", "client_credentials"}, "cannot use client_credentials"},
+	}
+	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := run(t, "", append(append([]string{"clients", "create"}, args...), common...)...); err == nil {
-				t.Error("accepted")
+			_, err := run(t, "", append(append([]string{"clients", "create"}, tc.args...), common...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want one mentioning %q", err, tc.want)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -72,6 +73,7 @@ func newKeysListCommand(a *app) *cobra.Command {
 
 func newKeysRotateCommand(a *app) *cobra.Command {
 	var algorithms []string
+	var overlap time.Duration
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Add a new active signing key; the old one stays published until its tokens expire",
@@ -93,8 +95,10 @@ func newKeysRotateCommand(a *app) *cobra.Command {
 				return err
 			}
 
-			providerConfig := a.cfg.ProviderConfig(a.logger)
-			overlap := providerConfig.KeyOverlap()
+			if overlap <= 0 {
+				providerConfig := a.cfg.ProviderConfig(a.logger)
+				overlap = providerConfig.KeyOverlap()
+			}
 			for _, algorithm := range algorithms {
 				kid, err := keys.Rotate(cmd.Context(), algorithm, overlap)
 				if err != nil {
@@ -106,5 +110,7 @@ func newKeysRotateCommand(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&algorithms, "algorithm", []string{provider.AlgRS256, provider.AlgES256}, "algorithms to rotate: RS256, ES256 or both")
+	cmd.Flags().DurationVar(&overlap, "overlap", 0, "how long the replaced key stays published; at least the longest access or ID token lifetime "+
+		"the running servers use (default: from this command's lifetime settings, plus one minute)")
 	return cmd
 }

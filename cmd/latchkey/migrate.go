@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/latchkey/latchkey/storage"
 )
 
 func newMigrateCommand(a *app) *cobra.Command {
@@ -19,7 +17,7 @@ func newMigrateCommand(a *app) *cobra.Command {
 			Short: "Apply every pending migration",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				db, err := storage.Open(cmd.Context(), a.cfg.DatabaseURL)
+				db, err := a.connectDatabase(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -37,7 +35,7 @@ func newMigrateCommand(a *app) *cobra.Command {
 			Short: "Print the applied and the newest schema version",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				db, err := storage.Open(cmd.Context(), a.cfg.DatabaseURL)
+				db, err := a.connectDatabase(cmd.Context())
 				if err != nil {
 					return err
 				}

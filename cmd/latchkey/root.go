@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/spf13/cobra"
 
@@ -41,6 +44,8 @@ func newRootCommand() *cobra.Command {
 		newClientsCommand(a),
 		newUsersCommand(a),
 		newKeysCommand(a),
+		newJanitorCommand(a),
+		newConfigCommand(a),
 	)
 	return root
 }
@@ -48,7 +53,7 @@ func newRootCommand() *cobra.Command {
 // load applies the environment, resolves derived settings and sets up
 // logging. Validation is left to the commands, which need different parts.
 func (a *app) load(cmd *cobra.Command) error {
-	if err := config.ApplyEnvironment(cmd.Flags()); err != nil {
+	if err := config.Load(cmd.Flags()); err != nil {
 		return err
 	}
 	generated, err := a.cfg.Resolve()
@@ -78,10 +83,47 @@ func (a *app) requireSecret() error {
 	return nil
 }
 
+// Start-up retry: a database or Redis that is not reachable yet (a
+// container starting beside Latchkey, say) is retried with exponential
+// backoff up to startupTimeout.
+const (
+	startupTimeout  = 2 * time.Minute
+	firstRetryDelay = 500 * time.Millisecond
+	maxRetryDelay   = 10 * time.Second
+)
+
+// retry calls connect until it succeeds, fails with an error other than
+// storage.ErrUnavailable, or startupTimeout passes, logging each failure.
+func retry[T any](ctx context.Context, logger *slog.Logger, what string, connect func(context.Context) (T, error)) (T, error) {
+	deadline := time.Now().Add(startupTimeout)
+	delay := firstRetryDelay
+	for attempt := 1; ; attempt++ {
+		value, err := connect(ctx)
+		if err == nil || !errors.Is(err, storage.ErrUnavailable) || time.Now().Add(delay).After(deadline) {
+			return value, err
+		}
+		logger.Warn("dependency unreachable, retrying", "dependency", what, "attempt", attempt, "retry_in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return value, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxRetryDelay)
+	}
+}
+
+// connectDatabase connects to the configured database, retrying while it
+// is unreachable.
+func (a *app) connectDatabase(ctx context.Context) (*storage.Database, error) {
+	return retry(ctx, a.logger, "database", func(ctx context.Context) (*storage.Database, error) {
+		return storage.Open(ctx, string(a.cfg.DatabaseURL))
+	})
+}
+
 // openDatabase connects to the configured database and checks its schema.
-// With migrate, or in dev mode, pending migrations are applied first.
+// With migrate, pending migrations are applied first.
 func (a *app) openDatabase(ctx context.Context, migrate bool) (*storage.Database, error) {
-	db, err := storage.Open(ctx, a.cfg.DatabaseURL)
+	db, err := a.connectDatabase(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -105,17 +147,48 @@ func (a *app) openDatabase(ctx context.Context, migrate bool) (*storage.Database
 	return db, nil
 }
 
+// sessionStore is what serve needs of a login-session store.
+type sessionStore interface {
+	provider.SessionStore
+	Close() error
+}
+
+// openSessions returns the Redis session store when a Redis URL is set,
+// retrying while Redis is unreachable, and the in-memory store otherwise.
+func (a *app) openSessions(ctx context.Context) (sessionStore, error) {
+	if a.cfg.RedisURL == "" {
+		return memorySessions{storage.NewMemorySessionStore()}, nil
+	}
+	client, err := retry(ctx, a.logger, "redis", func(ctx context.Context) (*redis.Client, error) {
+		return storage.OpenRedis(ctx, string(a.cfg.RedisURL))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return redisSessions{storage.NewRedisSessionStore(client, a.cfg.RedisKeyPrefix), client}, nil
+}
+
+type memorySessions struct{ *storage.MemorySessionStore }
+
+func (memorySessions) Close() error { return nil }
+
+type redisSessions struct {
+	*storage.RedisSessionStore
+	client *redis.Client
+}
+
+func (r redisSessions) Close() error { return r.client.Close() }
+
 // openKeys loads the signing keys, creating the missing active ones.
 func (a *app) openKeys(ctx context.Context, store *storage.Store) (*provider.KeySet, []string, error) {
 	keys, err := provider.NewKeySet(store, []byte(a.cfg.SystemSecret))
 	if err != nil {
 		return nil, nil, err
 	}
-	created, err := keys.EnsureActive(ctx, provider.AlgRS256, provider.AlgES256)
+	providerConfig := a.cfg.ProviderConfig(a.logger)
+	created, err := keys.EnsureActive(ctx, providerConfig.KeyOverlap(), provider.AlgRS256, provider.AlgES256)
 	if err != nil {
 		return nil, nil, err
 	}
 	return keys, created, nil
 }
-
-var errUsage = errors.New("invalid arguments")

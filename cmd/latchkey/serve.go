@@ -72,12 +72,23 @@ func (a *app) serve(ctx context.Context) error {
 		}
 	}
 
-	sessions := storage.NewMemorySessionStore()
+	sessions, err := a.openSessions(ctx)
+	if err != nil {
+		return err
+	}
+	defer sessions.Close()
+	if a.cfg.RedisURL == "" {
+		a.logger.Warn("login sessions are kept in process memory: a restart signs everyone out and replicas do not share them; set LATCHKEY_REDIS_URL for production")
+	}
+
 	p, err := provider.New(a.cfg.ProviderConfig(a.logger), store, sessions, keys)
 	if err != nil {
 		return err
 	}
 	go keys.RunReloader(ctx, keyReloadInterval, a.logger)
+	if a.cfg.JanitorInterval > 0 {
+		go runJanitor(ctx, store, a.cfg.JanitorInterval, a.logger)
+	}
 
 	listener, err := net.Listen("tcp", a.cfg.ProviderAddr)
 	if err != nil {

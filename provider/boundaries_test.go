@@ -1,0 +1,120 @@
+package provider_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+func TestSidIsNotTheSessionCookie(t *testing.T) {
+	env := newTestEnv(t)
+	clientID, secret := env.createClient(t, clientSpec{firstParty: true})
+	otherClientID, _ := env.createClient(t, clientSpec{firstParty: true})
+	_, password := env.createUser(t, "quentin")
+	rp := newRelyingParty(t, env, clientID, secret)
+
+	b := newBrowser(t)
+	verifier, _ := pkcePair()
+	code := rp.signIn(t, env, b, "quentin", password, verifier, "nonce-sid-check")
+	token, err := rp.config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, claims := decodeJWT(t, token.Extra("id_token").(string))
+	sid, _ := claims["sid"].(string)
+	cookie := sessionCookieOf(b, env)
+	if sid == "" || cookie == "" {
+		t.Fatalf("sid %q, session cookie %q: want both", sid, cookie)
+	}
+	if sid == cookie {
+		t.Fatal("the sid claim is the session cookie: anyone holding a token could sign in as the user")
+	}
+
+	// A browser that sets the sid as its cookie is not signed in.
+	attacker := newBrowser(t)
+	issuerURL, _ := url.Parse(env.issuer)
+	attacker.client.Jar.SetCookies(issuerURL, []*http.Cookie{{Name: "latchkey_session", Value: sid}})
+	params := validAuthParams(otherClientID)
+	params.Set("prompt", "none")
+	query := callbackParams(t, attacker.get(authURL(env, params)))
+	if query.Get("code") != "" || query.Get("error") != "login_required" {
+		t.Errorf("a cookie set to the sid claim signed the attacker in: %v", query)
+	}
+}
+
+func TestUserinfoRejectsRefreshToken(t *testing.T) {
+	env := newTestEnv(t)
+	clientID, secret := env.createClient(t, clientSpec{firstParty: true})
+	_, password := env.createUser(t, "rupert")
+	rp := newRelyingParty(t, env, clientID, secret)
+	code, verifier := codeFor(t, env, rp, "rupert", password)
+	token, err := rp.config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, env.issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+token.RefreshToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("userinfo with a refresh token: %d %q, want 401 invalid_token", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestIntrospectionIsLimitedToTheTokensClient(t *testing.T) {
+	env := newTestEnv(t)
+	ownerID, ownerSecret := env.createClient(t, clientSpec{audience: []string{"orders-api"}})
+	strangerID, strangerSecret := env.createClient(t, clientSpec{})
+	resourceID, resourceSecret := env.createClientWithID(t, "orders-api", clientSpec{})
+
+	status, _, token := postForm(t, env.issuer+"/oauth2/token", ownerID, ownerSecret, url.Values{
+		"grant_type": {"client_credentials"}, "audience": {"orders-api"},
+	})
+	if status != http.StatusOK {
+		t.Fatalf("client_credentials with audience: %d %v", status, token)
+	}
+	accessToken := token["access_token"].(string)
+
+	if !introspect(t, env, ownerID, ownerSecret, accessToken) {
+		t.Error("the token's own client cannot introspect it")
+	}
+	if !introspect(t, env, resourceID, resourceSecret, accessToken) {
+		t.Error("the resource server named in the token's audience cannot introspect it")
+	}
+	if introspect(t, env, strangerID, strangerSecret, accessToken) {
+		t.Error("an unrelated client learns that another client's token is active")
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, env.issuer+"/oauth2/introspect", strings.NewReader(url.Values{"token": {accessToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("introspection authenticated with a bearer token: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestUserinfoWithoutTokenHasNoErrorCode(t *testing.T) {
+	env := newTestEnv(t)
+	resp, err := http.Get(env.issuer + "/userinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	challenge := resp.Header.Get("WWW-Authenticate")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(challenge, "Bearer") || strings.Contains(challenge, "error=") {
+		t.Errorf("userinfo without a token: %d %q; want 401 with a bare Bearer challenge", resp.StatusCode, challenge)
+	}
+}
