@@ -116,3 +116,68 @@ func TestSecretRedactsItself(t *testing.T) {
 		t.Error("Secret prints its value")
 	}
 }
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "latchkey.yaml")
+	content := "issuer: https://file.example\nredis_url: redis://cache:6379/1\naccess_token_lifetime: 15m\nmigrate: true\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LATCHKEY_ISSUER", "https://env.example")
+
+	var cfg Config
+	flags := newFlags(&cfg)
+	if err := flags.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Load(flags); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.Issuer != "https://env.example" {
+		t.Errorf("issuer = %q, want the environment to win over the file", cfg.Issuer)
+	}
+	if cfg.RedisURL != "redis://cache:6379/1" || cfg.AccessTokenLifetime != 15*time.Minute || !cfg.Migrate {
+		t.Errorf("file settings not applied: redis %q, lifetime %s, migrate %t", cfg.RedisURL, cfg.AccessTokenLifetime, cfg.Migrate)
+	}
+}
+
+func TestConfigFileRejectsUnknownKeysAndInlineSecrets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.yaml")
+	if err := os.WriteFile(path, []byte("issuer: https://a.example\nisuer: typo\nsystem_secret: hunter2hunter2hunter2hunter2hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cfg Config
+	flags := newFlags(&cfg)
+	_ = flags.Parse([]string{"--config", path})
+	err := Load(flags)
+	if err == nil {
+		t.Fatal("Load accepted an unknown key and an inline secret")
+	}
+	for _, want := range []string{`unknown setting "isuer"`, "system_secret_file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Error("the error repeats the secret")
+	}
+}
+
+func TestSecretSettingsFromFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "database-url")
+	if err := os.WriteFile(path, []byte("postgres://u:p@db:5432/latchkey\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LATCHKEY_DATABASE_URL", "")
+	t.Setenv("LATCHKEY_DATABASE_URL_FILE", path)
+	var cfg Config
+	flags := newFlags(&cfg)
+	_ = flags.Parse(nil)
+	if err := Load(flags); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseURL != "postgres://u:p@db:5432/latchkey" {
+		t.Errorf("database URL from file = %q", string(cfg.DatabaseURL))
+	}
+}

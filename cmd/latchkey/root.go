@@ -46,6 +46,7 @@ func newRootCommand() *cobra.Command {
 		newKeysCommand(a),
 		newJanitorCommand(a),
 		newConfigCommand(a),
+		newHealthCommand(a),
 	)
 	return root
 }
