@@ -65,3 +65,21 @@ func BenchmarkTokenCodeExchange(b *testing.B) {
 		serveToken(b, env, clientID, secret, body)
 	}
 }
+
+// BenchmarkTokenClientCredentialsParallel is the client_credentials
+// benchmark with requests in flight on every core, as a loaded token
+// endpoint sees them. It shows throughput where the serial benchmark shows
+// latency.
+func BenchmarkTokenClientCredentialsParallel(b *testing.B) {
+	env := newTestEnv(b)
+	clientID, secret := env.createClient(b, clientSpec{})
+	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			serveToken(b, env, clientID, secret, body)
+		}
+	})
+}
