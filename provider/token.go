@@ -47,10 +47,10 @@ func (p *Provider) token(c *gin.Context) {
 	p.oauth2.WriteAccessResponse(ctx, c.Writer, ar, response)
 }
 
-// newAccessResponse runs fosite's token handlers in one transaction, so
-// that a code exchange or refresh either writes all of its records (spent
-// code, tokens, deleted OpenID Connect session) or none: a failure while
-// signing the ID token no longer leaves a spent code behind. fosite's own
+// newAccessResponse runs fosite's token handlers in one transaction. A code
+// exchange or refresh then writes all of its records (spent code, tokens,
+// deleted OpenID Connect session) or none, so a failure while signing the
+// ID token leaves no spent code behind. fosite's own
 // transactions join this one. NewAccessRequest stays outside it, because
 // fosite revokes a reused refresh token's grant there and that must
 // persist although the request fails.
@@ -111,7 +111,7 @@ func (p *Provider) prepareClientCredentials(ar fosite.AccessRequester, session *
 }
 
 // introspect is the RFC 7662 introspection endpoint. Callers authenticate
-// as a confidential client with HTTP Basic. RFC 7662 §4 asks the server to
+// as a confidential client with HTTP Basic. RFC 7662 §4 recommends that the server
 // limit what each caller may learn, so a token is reported active only to
 // the client it was issued to and to clients its audience names: resource
 // servers registered as clients. Any other token reads as inactive.

@@ -52,7 +52,7 @@ func gormConfig() *gorm.Config {
 // PostgreSQL. A URL that starts with "sqlite:" or "file:", or a plain file
 // path, opens SQLite in write-ahead-log mode with a busy timeout and
 // immediate write transactions, so that concurrent writers queue rather
-// than fail. Open fails with ErrUnavailable when the server does not answer.
+// than fail. Open fails with ErrUnavailable when the server does not respond.
 func Open(ctx context.Context, databaseURL string) (*Database, error) {
 	if databaseURL == "" {
 		return nil, errors.New("missing database URL")
@@ -110,7 +110,7 @@ func openPostgres(ctx context.Context, databaseURL string) (*Database, error) {
 
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("%w: PostgreSQL does not answer: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: PostgreSQL does not respond: %v", ErrUnavailable, err)
 	}
 	return &Database{DB: db, Dialect: "postgres"}, nil
 }

@@ -30,7 +30,7 @@ func NewRedisSessionStore(client *redis.Client, prefix string) *RedisSessionStor
 }
 
 // OpenRedis parses a redis:// or rediss:// URL and checks that the server
-// answers. It fails with ErrUnavailable when it does not.
+// responds. It fails with ErrUnavailable when it does not.
 func OpenRedis(ctx context.Context, redisURL string) (*redis.Client, error) {
 	options, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -42,7 +42,7 @@ func OpenRedis(ctx context.Context, redisURL string) (*redis.Client, error) {
 	client := redis.NewClient(options)
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("%w: Redis does not answer: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: Redis does not respond: %v", ErrUnavailable, err)
 	}
 	return client, nil
 }
@@ -212,7 +212,7 @@ func (r *RedisSessionStore) DeleteByUser(ctx context.Context, userID string) err
 	return redisError(r.client.Del(ctx, keys...).Err())
 }
 
-// Ping checks that Redis answers.
+// Ping checks that Redis responds.
 func (r *RedisSessionStore) Ping(ctx context.Context) error {
 	return redisError(r.client.Ping(ctx).Err())
 }

@@ -36,7 +36,7 @@ func newHealthCommand(a *app) *cobra.Command {
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s answered %d: %s", target, resp.StatusCode, body)
+				return fmt.Errorf("%s returned status %d: %s", target, resp.StatusCode, body)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", body)
 			return nil

@@ -148,7 +148,7 @@ func (a *app) openDatabase(ctx context.Context, migrate bool) (*storage.Database
 	return db, nil
 }
 
-// sessionStore is what serve needs of a login-session store.
+// sessionStore is the login-session store that serve uses and closes.
 type sessionStore interface {
 	provider.SessionStore
 	Close() error
