@@ -118,3 +118,36 @@ func TestUserinfoWithoutTokenHasNoErrorCode(t *testing.T) {
 		t.Errorf("userinfo without a token: %d %q; want 401 with a bare Bearer challenge", resp.StatusCode, challenge)
 	}
 }
+
+func TestPublicClientRevokesItsToken(t *testing.T) {
+	env := newTestEnv(t)
+	clientID, _ := env.createClient(t, clientSpec{public: true, firstParty: true})
+	otherID, otherSecret := env.createClient(t, clientSpec{})
+	_, password := env.createUser(t, "sybil")
+	rp := newRelyingParty(t, env, clientID, "")
+	code, verifier := codeFor(t, env, rp, "sybil", password)
+	token, err := rp.config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	status, _, body := postForm(t, env.issuer+"/oauth2/revoke", otherID, otherSecret, url.Values{"token": {token.RefreshToken}})
+	if status == http.StatusOK {
+		status, _, body = postForm(t, env.issuer+"/oauth2/token", "", "", url.Values{
+			"grant_type": {"refresh_token"}, "refresh_token": {token.RefreshToken}, "client_id": {clientID},
+		})
+		if status != http.StatusOK {
+			t.Fatalf("another client revoked this client's refresh token: refresh now gives %d %v", status, body)
+		}
+		token.RefreshToken = body["refresh_token"].(string)
+	}
+
+	status, _, body = postForm(t, env.issuer+"/oauth2/revoke", "", "", url.Values{"token": {token.RefreshToken}, "client_id": {clientID}})
+	if status != http.StatusOK {
+		t.Fatalf("public client revoking its refresh token: %d %v", status, body)
+	}
+	status, _, body = postForm(t, env.issuer+"/oauth2/token", "", "", url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {token.RefreshToken}, "client_id": {clientID},
+	})
+	expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
+}

@@ -105,8 +105,19 @@ func NewPostgresDatabase(t testing.TB) string {
 // NewDatabase returns an open, migrated database on the chosen backend.
 func NewDatabase(t testing.TB) *storage.Database {
 	t.Helper()
+	return NewDatabaseOn(t, Backend())
+}
+
+// NewDatabaseOn returns an open, migrated database on backend, SQLite or
+// Postgres, whatever LATCHKEY_TEST_BACKEND says.
+func NewDatabaseOn(t testing.TB, backend string) *storage.Database {
+	t.Helper()
 	ctx := context.Background()
-	db, err := storage.Open(ctx, DatabaseURL(t))
+	databaseURL := filepath.Join(t.TempDir(), "latchkey.db")
+	if backend == Postgres {
+		databaseURL = NewPostgresDatabase(t)
+	}
+	db, err := storage.Open(ctx, databaseURL)
 	if err != nil {
 		t.Fatalf("open test database: %v", err)
 	}
