@@ -19,24 +19,41 @@ type User struct {
 	Name          string
 	GivenName     string
 	FamilyName    string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// PreferredUsername is the name the person wants shown; empty means
+	// Username.
+	PreferredUsername   string
+	Picture             string
+	Locale              string
+	Zoneinfo            string
+	PhoneNumber         string
+	PhoneNumberVerified bool
+	// Disabled users cannot sign in.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // LogValue logs a user by id only, so the password hash never reaches a log.
 func (u User) LogValue() slog.Value { return slog.StringValue(u.ID) }
 
 type userRow struct {
-	ID            string `gorm:"primaryKey"`
-	Username      string
-	Email         string
-	EmailVerified bool
-	PasswordHash  string
-	Name          string
-	GivenName     string
-	FamilyName    string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID                  string `gorm:"primaryKey"`
+	Username            string
+	Email               string
+	EmailVerified       bool
+	PasswordHash        string
+	Name                string
+	GivenName           string
+	FamilyName          string
+	PreferredUsername   string
+	Picture             string
+	Locale              string
+	Zoneinfo            string
+	PhoneNumber         string
+	PhoneNumberVerified bool
+	Disabled            bool
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
 }
 
 func (userRow) TableName() string { return "users" }
@@ -88,4 +105,86 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 		return fosite.ErrNotFound
 	}
 	return nil
+}
+
+// UpdateUser writes every field of u except the password hash and the
+// creation time. A taken username returns ErrConflict, an unknown id
+// fosite.ErrNotFound.
+func (s *Store) UpdateUser(ctx context.Context, u *User) error {
+	u.Username = NormalizeUsername(u.Username)
+	u.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+	result := s.db(ctx).Model(&userRow{}).Where("id = ?", u.ID).Updates(map[string]any{
+		"username":              u.Username,
+		"email":                 u.Email,
+		"email_verified":        u.EmailVerified,
+		"name":                  u.Name,
+		"given_name":            u.GivenName,
+		"family_name":           u.FamilyName,
+		"preferred_username":    u.PreferredUsername,
+		"picture":               u.Picture,
+		"locale":                u.Locale,
+		"zoneinfo":              u.Zoneinfo,
+		"phone_number":          u.PhoneNumber,
+		"phone_number_verified": u.PhoneNumberVerified,
+		"disabled":              u.Disabled,
+		"updated_at":            u.UpdatedAt,
+	})
+	if result.Error != nil {
+		return translate(result.Error)
+	}
+	if result.RowsAffected == 0 {
+		return fosite.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteUser removes a user; their consents and role assignments go with
+// them.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	result := s.db(ctx).Where("id = ?", id).Delete(&userRow{})
+	if result.Error != nil {
+		return translate(result.Error)
+	}
+	if result.RowsAffected == 0 {
+		return fosite.ErrNotFound
+	}
+	return nil
+}
+
+// ListUsers returns up to limit users ordered by username, after the
+// username after (exclusive). A non-empty search keeps users whose
+// username, email or name contains it, case-insensitively.
+func (s *Store) ListUsers(ctx context.Context, search, after string, limit int) ([]*User, error) {
+	query := s.db(ctx).Model(&userRow{}).Order("username").Limit(limit)
+	if after != "" {
+		query = query.Where("username > ?", after)
+	}
+	if search != "" {
+		pattern := "%" + strings.NewReplacer("%", "\\%", "_", "\\_").Replace(strings.ToLower(search)) + "%"
+		query = query.Where("(LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\')",
+			pattern, pattern, pattern)
+	}
+	var rows []userRow
+	if err := query.Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	users := make([]*User, 0, len(rows))
+	for i := range rows {
+		u := User(rows[i])
+		users = append(users, &u)
+	}
+	return users, nil
+}
+
+// RevokeUserTokens ends a user's grants: their refresh tokens become
+// inactive and their access token records are deleted, except those issued
+// under the login session keepSessionID (empty keeps none).
+func (s *Store) RevokeUserTokens(ctx context.Context, userID, keepSessionID string) error {
+	db := s.db(ctx)
+	refresh := db.Table(tableRefreshTokens).Where("subject = ? AND session_id <> ?", userID, keepSessionID)
+	if err := refresh.Update("active", false).Error; err != nil {
+		return translate(err)
+	}
+	access := db.Table(tableAccessTokens).Where("subject = ? AND session_id <> ?", userID, keepSessionID)
+	return translate(access.Delete(&requestRow{}).Error)
 }
