@@ -29,6 +29,14 @@ func (p *Provider) authorize(c *gin.Context) {
 		p.writeAuthorizeError(c, ar, err)
 		return
 	}
+	if err := checkRedirectURI(ar); err != nil {
+		p.renderOAuthErrorPage(c, err)
+		return
+	}
+	if prompts := promptValues(ar.GetRequestForm()); slices.Contains(prompts, "none") && len(prompts) > 1 {
+		p.writeAuthorizeError(c, ar, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other prompt values."))
+		return
+	}
 	if err := checkPKCEPolicy(ar); err != nil {
 		p.writeAuthorizeError(c, ar, err)
 		return
@@ -42,7 +50,7 @@ func (p *Provider) authorize(c *gin.Context) {
 
 	now := p.now().UTC().Truncate(time.Second)
 	flow := &authFlow{
-		Form:        copyForm(c.Request.Form),
+		Form:        authorizationParameters(c.Request.Form),
 		RequestedAt: now,
 		ExpiresAt:   now.Add(flowLifetime),
 	}
@@ -96,12 +104,62 @@ func (p *Provider) writeAuthorizeError(c *gin.Context, ar fosite.AuthorizeReques
 	p.oauth2.WriteAuthorizeError(c.Request.Context(), c.Writer, ar, rfc)
 }
 
-func copyForm(form url.Values) url.Values {
-	copied := make(url.Values, len(form))
-	for key, values := range form {
-		copied[key] = slices.Clone(values)
+// knownParameters are the authorization request parameters a paused flow
+// keeps (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID Connect Core §3.1.2.1).
+// Others are dropped, so that padding cannot make the flow too large to
+// travel in a URL.
+var knownParameters = []string{
+	"response_type", "client_id", "redirect_uri", "scope", "state", "response_mode", "nonce", "display",
+	"prompt", "max_age", "ui_locales", "id_token_hint", "login_hint", "acr_values", "claims_locales",
+	"code_challenge", "code_challenge_method", "audience",
+}
+
+func authorizationParameters(form url.Values) url.Values {
+	kept := url.Values{}
+	for _, name := range knownParameters {
+		if values, ok := form[name]; ok {
+			kept[name] = slices.Clone(values)
+		}
 	}
-	return copied
+	return kept
+}
+
+// checkRedirectURI requires the redirect_uri to equal a registered one,
+// character for character (RFC 9700 §4.1.3). fosite also accepts any port,
+// user information and percent-encoding variants on loopback hosts. Only a
+// public client's loopback URI may differ, and only in its port, as native
+// apps need (RFC 8252 §7.3).
+func checkRedirectURI(ar fosite.AuthorizeRequester) error {
+	requested := ar.GetRequestForm().Get("redirect_uri")
+	client, ok := ar.GetClient().(*storage.Client)
+	if requested == "" || !ok || slices.Contains(client.RedirectURIs, requested) {
+		return nil
+	}
+	if client.Public {
+		for _, registered := range client.RedirectURIs {
+			if loopbackPortVariant(registered, requested) {
+				return nil
+			}
+		}
+	}
+	return fosite.ErrInvalidRequest.WithHint("The redirect_uri is not registered for this client.")
+}
+
+// loopbackPortVariant reports whether requested is registered with only its
+// port changed, on a loopback IP literal over http.
+func loopbackPortVariant(registered, requested string) bool {
+	r, err := url.Parse(registered)
+	if err != nil {
+		return false
+	}
+	q, err := url.Parse(requested)
+	if err != nil {
+		return false
+	}
+	loopback := r.Hostname() == "127.0.0.1" || r.Hostname() == "::1"
+	return loopback && r.Scheme == "http" && q.Scheme == "http" && q.User == nil && q.Fragment == "" &&
+		q.Hostname() == r.Hostname() && q.EscapedPath() == r.EscapedPath() && q.RawQuery == r.RawQuery &&
+		strings.HasPrefix(requested, "http://"+q.Host)
 }
 
 // resumeRequest validates a paused flow's parameters with fosite again, as
@@ -125,7 +183,7 @@ func (p *Provider) resumeRequest(ctx context.Context, flow *authFlow) (fosite.Au
 // cookie, or nil when there is none. It fails only when the session store
 // cannot be reached.
 func (p *Provider) currentLoginSession(c *gin.Context) (*storage.LoginSession, error) {
-	secret, err := c.Cookie(sessionCookie)
+	secret, err := c.Cookie(p.cookieName(sessionCookieName))
 	if err != nil || secret == "" {
 		return nil, nil
 	}
@@ -188,6 +246,7 @@ func (p *Provider) continueFlow(c *gin.Context, ar fosite.AuthorizeRequester, fl
 			p.writeAuthorizeError(c, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
 			return
 		}
+		c.Header("Cache-Control", "no-store")
 		c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(p.sealFlow(flow)))
 		return
 	}
@@ -213,6 +272,7 @@ func (p *Provider) continueFlow(c *gin.Context, ar fosite.AuthorizeRequester, fl
 				return
 			}
 			flow.LoginSessionID = session.ID
+			c.Header("Cache-Control", "no-store")
 			c.Redirect(http.StatusSeeOther, "/consent?flow="+url.QueryEscape(p.sealFlow(flow)))
 			return
 		}
@@ -246,6 +306,15 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 		p.writeAuthorizeError(c, ar, fosite.ErrServerError.WithWrap(err).WithDebug("load user of login session"))
 		return
 	}
+	if user.Disabled {
+		p.writeAuthorizeError(c, ar, fosite.ErrAccessDenied.WithHint("The user account is disabled."))
+		return
+	}
+	roles, err := p.roleNames(ctx, user.ID)
+	if err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
 
 	// fosite has checked that every requested scope and audience is allowed
 	// for the client. Granting is left to the caller.
@@ -254,13 +323,26 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 	}
 	p.grantAudience(ar)
 
-	fositeSession := p.userSession(ar, user, session, flow)
+	fositeSession := p.userSession(ar, user, roles, session, flow)
 	response, err := p.oauth2.NewAuthorizeResponse(ctx, ar, fositeSession)
 	if err != nil {
 		p.writeAuthorizeError(c, ar, err)
 		return
 	}
 	p.oauth2.WriteAuthorizeResponse(ctx, c.Writer, ar, response)
+}
+
+// roleNames returns the names of a user's roles.
+func (p *Provider) roleNames(ctx context.Context, userID string) ([]string, error) {
+	roles, err := p.store.UserRoles(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(roles))
+	for _, role := range roles {
+		names = append(names, role.Name)
+	}
+	return names, nil
 }
 
 // grantAudience grants the audiences the client requested, or the issuer
@@ -276,8 +358,9 @@ func (p *Provider) grantAudience(ar fosite.Requester) {
 }
 
 // userSession builds the fosite session for a person's grant: ID token
-// claims, and what the access token and introspection report.
-func (p *Provider) userSession(ar fosite.Requester, user *storage.User, login *storage.LoginSession, flow *authFlow) *Session {
+// claims, and what the access token and introspection report. roles are
+// the names of the user's roles, released with the "roles" scope.
+func (p *Provider) userSession(ar fosite.Requester, user *storage.User, roles []string, login *storage.LoginSession, flow *authFlow) *Session {
 	authTime := login.AuthTime.UTC().Truncate(time.Second)
 	claims := &jwt.IDTokenClaims{
 		Subject:                         user.ID,
@@ -288,13 +371,13 @@ func (p *Provider) userSession(ar fosite.Requester, user *storage.User, login *s
 		AuthenticationMethodsReferences: slices.Clone(login.AMR),
 		Extra:                           map[string]interface{}{"sid": login.ID},
 	}
-	for name, value := range userClaims(user, ar.GetGrantedScopes()) {
+	for name, value := range userClaims(user, roles, ar.GetGrantedScopes()) {
 		if name != "sub" {
 			claims.Extra[name] = value
 		}
 	}
 
-	return &Session{
+	session := &Session{
 		DefaultSession: &openid.DefaultSession{
 			Claims:   claims,
 			Headers:  &jwt.Headers{},
@@ -306,16 +389,31 @@ func (p *Provider) userSession(ar fosite.Requester, user *storage.User, login *s
 		AuthTime:       authTime,
 		Issuer:         p.cfg.Issuer,
 	}
+	if ar.GetGrantedScopes().Has(ScopeRoles) {
+		session.Roles = slices.Clone(roles)
+	}
+	return session
 }
 
+// ScopeRoles releases the "roles" claim: the names of the user's roles.
+const ScopeRoles = "roles"
+
 // userClaims returns the standard claims (OpenID Connect Core §5.4) that
-// the granted scopes release.
-func userClaims(user *storage.User, scopes fosite.Arguments) map[string]interface{} {
+// the granted scopes release, and the "roles" claim for the roles scope.
+func userClaims(user *storage.User, roles []string, scopes fosite.Arguments) map[string]interface{} {
 	claims := map[string]interface{}{"sub": user.ID}
 	if scopes.Has("profile") {
-		claims["preferred_username"] = user.Username
+		preferred := user.PreferredUsername
+		if preferred == "" {
+			preferred = user.Username
+		}
+		claims["preferred_username"] = preferred
 		claims["updated_at"] = user.UpdatedAt.Unix()
-		for name, value := range map[string]string{"name": user.Name, "given_name": user.GivenName, "family_name": user.FamilyName} {
+		optional := map[string]string{
+			"name": user.Name, "given_name": user.GivenName, "family_name": user.FamilyName,
+			"picture": user.Picture, "locale": user.Locale, "zoneinfo": user.Zoneinfo,
+		}
+		for name, value := range optional {
 			if value != "" {
 				claims[name] = value
 			}
@@ -324,6 +422,13 @@ func userClaims(user *storage.User, scopes fosite.Arguments) map[string]interfac
 	if scopes.Has("email") && user.Email != "" {
 		claims["email"] = user.Email
 		claims["email_verified"] = user.EmailVerified
+	}
+	if scopes.Has("phone") && user.PhoneNumber != "" {
+		claims["phone_number"] = user.PhoneNumber
+		claims["phone_number_verified"] = user.PhoneNumberVerified
+	}
+	if scopes.Has(ScopeRoles) {
+		claims["roles"] = append([]string{}, roles...)
 	}
 	return claims
 }

@@ -333,9 +333,9 @@ func TestUserinfoErrors(t *testing.T) {
 		t.Errorf("bad token: %d %q, want 401 invalid_token", resp.StatusCode, challenge)
 	}
 
-	resp, _ = get("Basic " + "abc")
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("Basic scheme: %d, want 400", resp.StatusCode)
+	resp, challenge = get("Basic " + "abc")
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(challenge, "error=") {
+		t.Errorf("Basic scheme: %d %q, want 401 with a bare Bearer challenge", resp.StatusCode, challenge)
 	}
 
 	_, _, token := postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{"grant_type": {"client_credentials"}})

@@ -27,6 +27,8 @@ type Store interface {
 	GetClientByID(ctx context.Context, id string) (*storage.Client, error)
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
 	SaveConsent(ctx context.Context, consent *storage.Consent) error
+	UserRoles(ctx context.Context, userID string) ([]*storage.Role, error)
+	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
 	Ready(ctx context.Context) error
 }
 

@@ -44,7 +44,7 @@ func (p *Provider) metadata() metadata {
 		JWKSURI:                           issuer + "/.well-known/jwks.json",
 		IntrospectionEndpoint:             issuer + "/oauth2/introspect",
 		RevocationEndpoint:                issuer + "/oauth2/revoke",
-		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
+		ScopesSupported:                   []string{"openid", "profile", "email", "phone", "offline_access", ScopeRoles},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
@@ -60,7 +60,8 @@ func (p *Provider) metadata() metadata {
 		CodeChallengeMethodsSupported: []string{"S256"},
 		ClaimsSupported: []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
-			"name", "given_name", "family_name", "preferred_username", "updated_at", "email", "email_verified",
+			"name", "given_name", "family_name", "preferred_username", "updated_at", "picture", "locale", "zoneinfo",
+			"email", "email_verified", "phone_number", "phone_number_verified", "roles",
 		},
 		PromptValuesSupported: []string{"none", "login", "consent"},
 	}

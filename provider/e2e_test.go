@@ -550,3 +550,8 @@ func TestIntrospectionOfRefreshToken(t *testing.T) {
 		}
 	}
 }
+
+func decodeSegment(segment string) (string, error) {
+	data, err := base64.RawURLEncoding.DecodeString(segment)
+	return string(data), err
+}

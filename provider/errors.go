@@ -53,6 +53,10 @@ func oauthError(err error, grantType string) *fosite.RFC6749Error {
 		result.DescriptionField = "The authorization grant type is not supported by the authorization server."
 		result.HintField = ""
 	}
+	if result.ErrorField == "invalid_grant" && grantType == "client_credentials" {
+		// fosite's answer to a public client asking for client_credentials.
+		result.ErrorField = "unauthorized_client"
+	}
 	switch result.ErrorField {
 	case "invalid_state", "insufficient_entropy", "jti_known", "misconfiguration", "unsupported_response_mode":
 		result.ErrorField = "invalid_request"
@@ -67,7 +71,8 @@ func oauthError(err error, grantType string) *fosite.RFC6749Error {
 }
 
 // cleanDescription makes a description safe for error_description, whose
-// characters RFC 6749 limits to printable ASCII other than '"' and '\'.
+// characters RFC 6749 limits to printable ASCII other than '"' and '\', and
+// drops markup characters.
 func cleanDescription(description string) string {
 	var b strings.Builder
 	for _, r := range description {
@@ -75,6 +80,10 @@ func cleanDescription(description string) string {
 		case r == '"':
 			b.WriteByte('\'')
 		case r == '\\' || r < 0x20 || r > 0x7e:
+			continue
+		case r == '<' || r == '>' || r == '&':
+			// Descriptions may quote request parameters: keep markup out of
+			// clients that display them.
 			continue
 		default:
 			b.WriteRune(r)

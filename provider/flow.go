@@ -61,12 +61,23 @@ func (p *Provider) openFlow(sealed string) (*authFlow, error) {
 	return &flow, nil
 }
 
-// Cookie names. The session cookie carries the login session id. The CSRF
-// cookie carries a random value whose HMAC is the form token.
+// Cookie names. The session cookie carries the login session's secret; the
+// CSRF cookie carries a random value whose HMAC is the form token. Over
+// https they take the __Host- prefix, which makes browsers refuse them
+// from any other host, a sibling subdomain included, and from any path
+// other than "/".
 const (
-	sessionCookie = "latchkey_session"
-	csrfCookie    = "latchkey_csrf"
+	sessionCookieName = "latchkey_session"
+	csrfCookieName    = "latchkey_csrf"
+	hostCookiePrefix  = "__Host-"
 )
+
+func (p *Provider) cookieName(name string) string {
+	if p.secureCookies {
+		return hostCookiePrefix + name
+	}
+	return name
+}
 
 func (p *Provider) setCookie(c *gin.Context, name, value string, maxAge time.Duration) {
 	http.SetCookie(c.Writer, &http.Cookie{
@@ -84,10 +95,10 @@ func (p *Provider) setCookie(c *gin.Context, name, value string, maxAge time.Dur
 // cookie first if it is missing. The token is an HMAC of the cookie value
 // (a signed double-submit cookie), so a forged form needs the cookie value.
 func (p *Provider) csrfToken(c *gin.Context) string {
-	value, err := c.Cookie(csrfCookie)
+	value, err := c.Cookie(p.cookieName(csrfCookieName))
 	if err != nil || len(value) < 32 {
 		value = randomToken(32)
-		p.setCookie(c, csrfCookie, value, 0)
+		p.setCookie(c, p.cookieName(csrfCookieName), value, 0)
 	}
 	return p.csrfMAC(value)
 }
@@ -98,12 +109,29 @@ func (p *Provider) csrfMAC(cookieValue string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// checkCSRF compares the form token with the cookie in constant time.
+// checkCSRF rejects a form post sent from another site, by its Origin or
+// Sec-Fetch-Site header where the browser sends one, then compares the
+// form token with the cookie in constant time.
 func (p *Provider) checkCSRF(c *gin.Context) bool {
-	value, err := c.Cookie(csrfCookie)
+	if origin := c.GetHeader("Origin"); origin != "" && origin != "null" && origin != p.issuerOrigin() {
+		return false
+	}
+	if c.GetHeader("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	value, err := c.Cookie(p.cookieName(csrfCookieName))
 	if err != nil || value == "" {
 		return false
 	}
 	expected := p.csrfMAC(value)
 	return hmac.Equal([]byte(expected), []byte(c.PostForm("csrf_token")))
+}
+
+// issuerOrigin returns the scheme, host and port of the issuer.
+func (p *Provider) issuerOrigin() string {
+	u, err := url.Parse(p.cfg.Issuer)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -57,12 +58,20 @@ func (p *Provider) login(c *gin.Context) {
 	}
 
 	username := c.PostForm("username")
+	clientID := flow.Form.Get("client_id")
 	user, err := p.authenticate(c, username, c.PostForm("password"))
-	if errors.Is(err, errBadCredentials) {
-		p.logger.InfoContext(ctx, "login failed", "reason", "bad credentials")
+	if errors.Is(err, errBadCredentials) || errors.Is(err, errUserDisabled) {
+		reason, message, subject := "bad_credentials", "Invalid username or password.", ""
+		if errors.Is(err, errUserDisabled) {
+			// Said only to someone who gave the right password.
+			reason, message, subject = "user_disabled", "This account is disabled. Contact your administrator.", user.ID
+		}
+		p.logger.InfoContext(ctx, "login failed", "reason", reason)
+		p.audit(ctx, newAuditEvent(c, storage.ActorUser, subject, subject, auditLogin, storage.OutcomeFailure,
+			map[string]any{"reason": reason, "client_id": clientID}))
 		// 400, not 401: a 401 must carry a WWW-Authenticate challenge, and
 		// this form is no HTTP authentication scheme.
-		p.renderLogin(c, http.StatusBadRequest, flow, username, "Invalid username or password.")
+		p.renderLogin(c, http.StatusBadRequest, flow, username, message)
 		return
 	}
 	if err != nil {
@@ -94,14 +103,19 @@ func (p *Provider) login(c *gin.Context) {
 		p.renderUnavailable(c, err)
 		return
 	}
-	p.setCookie(c, sessionCookie, cookieSecret, p.cfg.LoginSessionLifetime)
+	p.setCookie(c, p.cookieName(sessionCookieName), cookieSecret, p.cfg.LoginSessionLifetime)
 	p.logger.InfoContext(ctx, "login succeeded", "user_id", user.ID)
+	p.audit(ctx, newAuditEvent(c, storage.ActorUser, user.ID, user.ID, auditLogin, storage.OutcomeSuccess,
+		map[string]any{"client_id": clientID, "amr": session.AMR}))
 
 	flow.LoggedIn = true
 	p.continueFlow(c, ar, flow, session)
 }
 
-var errBadCredentials = errors.New("invalid username or password")
+var (
+	errBadCredentials = errors.New("invalid username or password")
+	errUserDisabled   = errors.New("user is disabled")
+)
 
 // authenticate checks a username and password. An unknown username is
 // checked against a dummy hash, so that it costs the same time as a wrong
@@ -111,15 +125,22 @@ func (p *Provider) authenticate(c *gin.Context, username, password string) (*sto
 		return nil, errBadCredentials
 	}
 	user, err := p.store.GetUserByUsername(c.Request.Context(), username)
-	if errors.Is(err, fosite.ErrNotFound) {
-		VerifyPassword(dummyPasswordHash, password)
-		return nil, errBadCredentials
+	if err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		return nil, err
 	}
+	hash := dummyPasswordHash
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	matches, err := p.passwords.verify(c.Request.Context(), hash, password)
 	if err != nil {
 		return nil, err
 	}
-	if !VerifyPassword(user.PasswordHash, password) {
+	if user == nil || !matches {
 		return nil, errBadCredentials
+	}
+	if user.Disabled {
+		return user, errUserDisabled
 	}
 	return user, nil
 }
@@ -196,6 +217,8 @@ func (p *Provider) consent(c *gin.Context) {
 	switch c.PostForm("decision") {
 	case "allow":
 	case "deny":
+		p.audit(ctx, newAuditEvent(c, storage.ActorUser, session.UserID, session.UserID, auditConsentDenied, storage.OutcomeSuccess,
+			map[string]any{"client_id": ar.GetClient().GetID(), "scopes": []string(ar.GetRequestedScopes())}))
 		p.writeAuthorizeError(c, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return
 	default:
@@ -212,9 +235,28 @@ func (p *Provider) consent(c *gin.Context) {
 		}
 	}
 	consent := &storage.Consent{UserID: session.UserID, ClientID: ar.GetClient().GetID(), Scopes: scopes, GrantedAt: p.now()}
-	if err := p.store.SaveConsent(ctx, consent); err != nil {
+	event := newAuditEvent(c, storage.ActorUser, session.UserID, session.UserID, auditConsentGranted, storage.OutcomeSuccess,
+		map[string]any{"client_id": consent.ClientID, "scopes": scopes})
+	if err := p.saveConsent(ctx, consent, event); err != nil {
 		p.writeAuthorizeError(c, ar, err)
 		return
 	}
 	p.issueCode(c, ar, flow, session)
+}
+
+// saveConsent stores a consent and its audit event in one transaction.
+func (p *Provider) saveConsent(ctx context.Context, consent *storage.Consent, event *storage.AuditEvent) error {
+	txCtx, err := p.store.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.store.SaveConsent(txCtx, consent); err != nil {
+		_ = p.store.Rollback(txCtx)
+		return err
+	}
+	if err := p.store.AppendAuditEvent(txCtx, event); err != nil {
+		_ = p.store.Rollback(txCtx)
+		return err
+	}
+	return p.store.Commit(txCtx)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -76,18 +77,25 @@ func limitRequestSize(c *gin.Context) {
 			rejectOversized(c, http.StatusBadRequest, "The request parameters are malformed.")
 			return
 		}
-		for _, values := range c.Request.Form {
+		for name, values := range c.Request.Form {
 			for _, value := range values {
 				if len(value) > maxValueBytes {
 					rejectOversized(c, http.StatusBadRequest, "A request parameter is too long.")
 					return
 				}
 			}
+			// RFC 6749 §3.1 and §3.2: parameters must not be repeated.
+			if len(values) > 1 && strings.HasPrefix(c.Request.URL.Path, "/oauth2/") {
+				rejectOversized(c, http.StatusBadRequest, "The parameter "+name+" is repeated.")
+				return
+			}
 		}
 	}
 	c.Next()
 }
 
+// rejectOversized answers a request the middleware refuses before any
+// handler runs.
 func rejectOversized(c *gin.Context, status int, description string) {
 	c.Header("Cache-Control", "no-store")
 	c.AbortWithStatusJSON(status, gin.H{"error": "invalid_request", "error_description": description})

@@ -22,6 +22,8 @@ var scopeDescriptions = map[string]string{
 	"profile":        "See your name and username",
 	"email":          "See your email address",
 	"offline_access": "Keep access while you are away",
+	"phone":          "See your phone number",
+	"roles":          "See your roles",
 }
 
 type loginView struct {

@@ -125,6 +125,7 @@ type Provider struct {
 	csrfKey  []byte
 	pages    *template.Template
 	logger   *slog.Logger
+	passwords *passwordLimiter
 	// secureCookies is false only for an http issuer on a loopback host.
 	secureCookies bool
 	now           func() time.Time
@@ -262,6 +263,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		csrfKey:       csrfKey,
 		pages:         pages,
 		logger:        cfg.Logger,
+		passwords:     newPasswordLimiter(),
 		secureCookies: strings.HasPrefix(cfg.Issuer, "https://"),
 		now:           time.Now,
 	}, nil

@@ -12,10 +12,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // MinSystemSecretLength is the shortest system secret accepted, in bytes.
@@ -174,4 +178,35 @@ func randomToken(n int) string {
 	buf := make([]byte, n)
 	_, _ = rand.Read(buf)
 	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+// passwordLimiter bounds how many argon2id checks run at once. Each one
+// holds argonMemoryKiB of memory, so unbounded concurrent logins would let
+// anyone exhaust the server's memory without an account.
+type passwordLimiter struct {
+	slots chan struct{}
+	wait  time.Duration
+}
+
+// errPasswordCheckBusy is returned when no slot frees up in time; callers
+// answer 503.
+var errPasswordCheckBusy = errors.New("too many sign-ins in progress")
+
+func newPasswordLimiter() *passwordLimiter {
+	return &passwordLimiter{slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), wait: 10 * time.Second}
+}
+
+// verify checks password against encoded once a slot is free.
+func (l *passwordLimiter) verify(ctx context.Context, encoded, password string) (bool, error) {
+	timer := time.NewTimer(l.wait)
+	defer timer.Stop()
+	select {
+	case l.slots <- struct{}{}:
+	case <-timer.C:
+		return false, errors.Join(storage.ErrUnavailable, errPasswordCheckBusy)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-l.slots }()
+	return VerifyPassword(encoded, password), nil
 }

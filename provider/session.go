@@ -23,6 +23,9 @@ type Session struct {
 	LoginSessionID string    `json:"sid,omitempty"`
 	AuthTime       time.Time `json:"auth_time,omitempty"`
 	Issuer         string    `json:"iss"`
+	// Roles are the user's role names when the "roles" scope was granted,
+	// as they were when the person consented.
+	Roles []string `json:"roles,omitempty"`
 }
 
 var (
@@ -50,6 +53,9 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	}
 	if !s.AuthTime.IsZero() {
 		extra["auth_time"] = s.AuthTime.Unix()
+	}
+	if s.Roles != nil {
+		extra["roles"] = s.Roles
 	}
 	return &jwt.JWTClaims{
 		Subject: s.GetSubject(),

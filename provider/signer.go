@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 
 	josev3 "github.com/go-jose/go-jose/v3"
@@ -33,6 +34,7 @@ func (s *tokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header
 	}
 
 	delete(claims, "rat")
+	integralNumbers(claims)
 	token := jwt.NewWithClaims(josev3.SignatureAlgorithm(s.algorithm), claims)
 	for name, value := range header.ToMap() {
 		if name != "alg" {
@@ -90,4 +92,16 @@ func (s *tokenSigner) Hash(ctx context.Context, in []byte) ([]byte, error) {
 // GetSigningMethodLength returns the SHA-256 digest size.
 func (s *tokenSigner) GetSigningMethodLength(ctx context.Context) int {
 	return jwt.SHA256HashSize
+}
+
+// integralNumbers turns whole float64 claim values into int64. Sessions are
+// stored as JSON, so numbers such as updated_at come back as float64, which
+// go-jose would write in exponent form (1.7e+09); OpenID Connect expects
+// whole seconds.
+func integralNumbers(claims jwt.MapClaims) {
+	for name, value := range claims {
+		if f, ok := value.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			claims[name] = int64(f)
+		}
+	}
 }

@@ -27,9 +27,17 @@ func (p *Provider) token(c *gin.Context) {
 		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."), grantType)
 		return
 	}
+	// A client_id in the body must name the client that authenticates.
+	if basicID, _, ok := c.Request.BasicAuth(); ok && c.Request.PostForm.Has("client_id") {
+		if decoded, err := url.QueryUnescape(basicID); err != nil || decoded != c.Request.PostForm.Get("client_id") {
+			p.writeOAuthError(c, fosite.ErrInvalidRequest.WithHint("The client_id differs from the authenticated client."), grantType)
+			return
+		}
+	}
 
 	ar, err := p.oauth2.NewAccessRequest(ctx, c.Request, session)
 	if err != nil {
+		p.auditTokenError(c, ar, err)
 		p.writeOAuthError(c, err, grantType)
 		return
 	}
@@ -40,6 +48,7 @@ func (p *Provider) token(c *gin.Context) {
 
 	response, err := p.newAccessResponse(ctx, ar)
 	if err != nil {
+		p.auditTokenError(c, ar, err)
 		p.revokeRaceLoser(c, ar, err)
 		p.writeOAuthError(c, err, grantType)
 		return
@@ -92,13 +101,19 @@ func (p *Provider) revokeRaceLoser(c *gin.Context, ar fosite.AccessRequester, er
 	p.logger.WarnContext(ctx, "grant revoked after concurrent reuse", "grant_id", grantID, "client_id", ar.GetClient().GetID())
 }
 
+// personScopes describe a person, so a client acting for itself is never
+// granted them.
+var personScopes = map[string]bool{
+	"openid": true, "offline_access": true, "profile": true, "email": true, "phone": true, "address": true, ScopeRoles: true,
+}
+
 // prepareClientCredentials grants what fosite validated but leaves to the
 // caller for the client_credentials grant. The client acts for itself, so
 // it is the subject. Scopes that only make sense with a person behind them
 // are not granted.
 func (p *Provider) prepareClientCredentials(ar fosite.AccessRequester, session *Session) {
 	for _, scope := range ar.GetRequestedScopes() {
-		if scope != "openid" && scope != "offline_access" {
+		if !personScopes[scope] {
 			ar.GrantScope(scope)
 		}
 	}
@@ -213,6 +228,10 @@ func introspectionBody(response fosite.IntrospectionResponder) map[string]any {
 // already revoked token succeeds, as §2.2 requires.
 func (p *Provider) revoke(c *gin.Context) {
 	ctx := c.Request.Context()
+	if c.Request.PostForm.Get("token") == "" {
+		p.writeOAuthError(c, fosite.ErrInvalidRequest.WithHint("The token parameter is required."), "")
+		return
+	}
 	err := p.oauth2.NewRevocationRequest(ctx, c.Request)
 	if err != nil && errors.Is(err, storage.ErrUnavailable) {
 		p.writeOAuthError(c, err, "")
@@ -230,9 +249,22 @@ func (p *Provider) revoke(c *gin.Context) {
 			return
 		}
 	}
+	if err == nil {
+		callerID, _, _ := c.Request.BasicAuth()
+		if callerID == "" {
+			callerID = c.Request.PostForm.Get("client_id")
+		}
+		callerID, _ = url.QueryUnescape(callerID)
+		p.audit(ctx, newAuditEvent(c, storage.ActorClient, callerID, "", auditTokenRevoked, storage.OutcomeSuccess,
+			map[string]any{"token_type_hint": c.Request.PostForm.Get("token_type_hint")}))
+	}
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
 }
+
+// errNotBearer means the request carries credentials of another scheme: to
+// a resource server that is no credentials at all (RFC 6750 §3.1).
+var errNotBearer = errors.New("the Authorization header does not use the Bearer scheme")
 
 // bearerToken extracts an access token as RFC 6750 §2 allows: in the
 // Authorization header (scheme matched case-insensitively) or, for a form
@@ -250,7 +282,7 @@ func bearerToken(r *http.Request) (token string, err error) {
 	if header != "" {
 		scheme, value, found := strings.Cut(header, " ")
 		if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(value) == "" {
-			return "", errors.New("the Authorization header must use the Bearer scheme")
+			return "", errNotBearer
 		}
 		if fromForm != "" {
 			return "", errors.New("send the access token in one place only")

@@ -17,7 +17,9 @@ import (
 func (p *Provider) userinfo(c *gin.Context) {
 	ctx := c.Request.Context()
 	token, err := bearerToken(c.Request)
-	if err != nil {
+	if errors.Is(err, errNotBearer) {
+		token = ""
+	} else if err != nil {
 		writeBearerError(c, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
@@ -65,8 +67,18 @@ func (p *Provider) userinfo(c *gin.Context) {
 		return
 	}
 
+	if user.Disabled {
+		writeBearerError(c, http.StatusUnauthorized, "invalid_token", "The user of this access token is disabled.")
+		return
+	}
+	roles, err := p.roleNames(ctx, user.ID)
+	if err != nil {
+		p.writeOAuthError(c, err, "")
+		return
+	}
+
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, userClaims(user, ar.GetGrantedScopes()))
+	c.JSON(http.StatusOK, userClaims(user, roles, ar.GetGrantedScopes()))
 }
 
 // writeBearerError writes an RFC 6750 §3 error: the WWW-Authenticate

@@ -144,7 +144,21 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 			if err := store.SetPasswordHash(cmd.Context(), user.ID, provider.HashPassword(password)); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "password changed for %s\n", user.Username)
+			// A new password ends what the old one let anyone start.
+			if err := store.RevokeUserTokens(cmd.Context(), user.ID, ""); err != nil {
+				return fmt.Errorf("password changed, but revoking %s's tokens failed: %w", user.Username, err)
+			}
+			if a.cfg.RedisURL != "" {
+				sessions, err := a.openSessions(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("password changed and tokens revoked, but ending sessions failed: %w", err)
+				}
+				defer sessions.Close()
+				if err := sessions.(redisSessions).DeleteByUser(cmd.Context(), user.ID); err != nil {
+					return fmt.Errorf("password changed and tokens revoked, but ending sessions failed: %w", err)
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "password changed for %s; their refresh tokens are revoked\n", user.Username)
 			return nil
 		},
 	}
