@@ -36,8 +36,19 @@ type Config struct {
 
 	Issuer       string
 	ProviderAddr string
-	DataDir      string
-	DatabaseURL  Secret
+	UserAPIAddr  string
+	// UserAPIAudience is the aud the user API requires in access tokens;
+	// empty means the issuer, the provider's default audience.
+	UserAPIAudience string
+	// JWKSURL is where resource servers fetch the provider's keys when they
+	// reach it at another address than the issuer URL; empty uses
+	// discovery at the issuer.
+	JWKSURL string
+	// AllowInsecureJWKS lets resource servers fetch keys over plain http
+	// from a non-loopback host: only on a private network such as Compose's.
+	AllowInsecureJWKS bool
+	DataDir           string
+	DatabaseURL       Secret
 	// RedisURL selects Redis for login sessions; empty keeps them in memory.
 	RedisURL       Secret
 	RedisKeyPrefix string
@@ -58,7 +69,10 @@ type Config struct {
 	// JanitorInterval is how often serve deletes expired records; zero
 	// turns the periodic cleanup off.
 	JanitorInterval time.Duration
-	LogLevel        string
+	// AuditRetention is how long audit events are kept; zero keeps them
+	// forever.
+	AuditRetention time.Duration
+	LogLevel       string
 }
 
 // Secret is a string that redacts itself in logs and fmt output.
@@ -81,6 +95,10 @@ var settings = []setting{
 	{"dev", "run with development defaults: generated secret, http issuer on 127.0.0.1, demo client and user", false},
 	{"issuer", "issuer URL that tokens name and clients discover, e.g. https://login.example.com", false},
 	{"provider-addr", "host:port the provider listens on", false},
+	{"userapi-addr", "host:port the user API listens on", false},
+	{"userapi-audience", "audience the user API requires in access tokens (default: the issuer URL)", false},
+	{"jwks-url", "where the user and session APIs fetch the provider's keys (default: discovery at the issuer)", false},
+	{"allow-insecure-jwks", "let the APIs fetch keys over http from a non-loopback host; only on a private network", false},
 	{"data-dir", "folder for the embedded SQLite database and, with --dev, the generated system secret", false},
 	{"database-url", "database: postgres://user:password@host:5432/name, or a SQLite file path (default: latchkey.db in the data folder)", true},
 	{"redis-url", "Redis for login sessions, e.g. redis://host:6379/0 (default: sessions in process memory)", true},
@@ -96,6 +114,7 @@ var settings = []setting{
 	{"access-token-algorithm", "access token signing algorithm: ES256 or RS256", false},
 	{"migrate", "apply pending database migrations before serving", false},
 	{"janitor-interval", "how often serve deletes expired codes, tokens and sessions; 0 turns it off", false},
+	{"audit-retention", "how long audit events are kept before the janitor deletes them, such as 2160h; 0 keeps them forever", false},
 	{"log-level", "log level: debug, info, warn or error", false},
 }
 
@@ -116,6 +135,10 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 	flags.BoolVar(&cfg.Dev, "dev", false, help["dev"])
 	flags.StringVar(&cfg.Issuer, "issuer", "", help["issuer"])
 	flags.StringVar(&cfg.ProviderAddr, "provider-addr", "127.0.0.1:3001", help["provider-addr"])
+	flags.StringVar(&cfg.UserAPIAddr, "userapi-addr", "127.0.0.1:3003", help["userapi-addr"])
+	flags.StringVar(&cfg.UserAPIAudience, "userapi-audience", "", help["userapi-audience"])
+	flags.StringVar(&cfg.JWKSURL, "jwks-url", "", help["jwks-url"])
+	flags.BoolVar(&cfg.AllowInsecureJWKS, "allow-insecure-jwks", false, help["allow-insecure-jwks"])
 	flags.StringVar(&cfg.DataDir, "data-dir", "data", help["data-dir"])
 	flags.StringVar((*string)(&cfg.DatabaseURL), "database-url", "", help["database-url"])
 	flags.StringVar((*string)(&cfg.RedisURL), "redis-url", "", help["redis-url"])
@@ -131,6 +154,7 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 	flags.StringVar(&cfg.AccessTokenAlgorithm, "access-token-algorithm", provider.AlgES256, help["access-token-algorithm"])
 	flags.BoolVar(&cfg.Migrate, "migrate", false, help["migrate"])
 	flags.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Hour, help["janitor-interval"])
+	flags.DurationVar(&cfg.AuditRetention, "audit-retention", 0, help["audit-retention"])
 	flags.StringVar(&cfg.LogLevel, "log-level", "info", help["log-level"])
 }
 
@@ -329,11 +353,16 @@ func (c *Config) Validate() error {
 			problems = append(problems, fmt.Errorf("%s must be positive, got %s", s.flag, value))
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.ProviderAddr); err != nil {
-		problems = append(problems, fmt.Errorf("provider-addr %q is not host:port", c.ProviderAddr))
+	for name, addr := range map[string]string{"provider-addr": c.ProviderAddr, "userapi-addr": c.UserAPIAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			problems = append(problems, fmt.Errorf("%s %q is not host:port", name, addr))
+		}
 	}
 	if _, err := c.Level(); err != nil {
 		problems = append(problems, err)
+	}
+	if c.AuditRetention < 0 {
+		problems = append(problems, fmt.Errorf("audit-retention must not be negative, got %s", c.AuditRetention))
 	}
 	if c.JanitorInterval < 0 {
 		problems = append(problems, fmt.Errorf("janitor-interval must not be negative, got %s", c.JanitorInterval))

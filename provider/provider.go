@@ -116,15 +116,15 @@ func isLoopbackHost(host string) bool {
 
 // Provider serves the authorization server's endpoints and pages.
 type Provider struct {
-	cfg      Config
-	oauth2   fosite.OAuth2Provider
-	store    Store
-	sessions SessionStore
-	keys     *KeySet
-	flows    *Sealer
-	csrfKey  []byte
-	pages    *template.Template
-	logger   *slog.Logger
+	cfg       Config
+	oauth2    fosite.OAuth2Provider
+	store     Store
+	sessions  SessionStore
+	keys      *KeySet
+	flows     *Sealer
+	csrfKey   []byte
+	pages     *template.Template
+	logger    *slog.Logger
 	passwords *passwordLimiter
 	// secureCookies is false only for an http issuer on a loopback host.
 	secureCookies bool

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,7 +110,14 @@ func newClientsCreateCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			if err := storage.NewStore(db).CreateClient(cmd.Context(), client); err != nil {
+			store := storage.NewStore(db)
+			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
+				if err := store.CreateClient(ctx, client); err != nil {
+					return err
+				}
+				return recordCLIEvent(ctx, store, "client.created", client.ID, map[string]any{"name": client.Name})
+			})
+			if err != nil {
 				return fmt.Errorf("create client: %w", err)
 			}
 			return printClient(cmd.OutOrStdout(), opts.output, client, secret)
@@ -321,7 +329,13 @@ func newClientsDeleteCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			err = storage.NewStore(db).DeleteClient(cmd.Context(), args[0])
+			store := storage.NewStore(db)
+			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
+				if err := store.DeleteClient(ctx, args[0]); err != nil {
+					return err
+				}
+				return recordCLIEvent(ctx, store, "client.deleted", args[0], nil)
+			})
 			if errors.Is(err, fosite.ErrNotFound) {
 				return fmt.Errorf("client %q not found", args[0])
 			}

@@ -50,7 +50,7 @@ func (a *app) bootstrapDev(ctx context.Context, store *storage.Store) error {
 		PostLogoutRedirectURIs:   []string{"http://127.0.0.1:8080/"},
 		GrantTypes:               []string{"authorization_code", "refresh_token", "client_credentials"},
 		ResponseTypes:            []string{"code"},
-		Scopes:                   []string{"openid", "profile", "email", "offline_access"},
+		Scopes:                   []string{"openid", "profile", "email", "phone", "roles", "offline_access", "admin"},
 		TokenEndpointAuthMethod:  "client_secret_basic",
 		IDTokenSignedResponseAlg: provider.AlgRS256,
 	}
@@ -72,6 +72,14 @@ func (a *app) bootstrapDev(ctx context.Context, store *storage.Store) error {
 	if err := store.CreateUser(ctx, user); err != nil {
 		return fmt.Errorf("create demo user: %w", err)
 	}
+	// The demo user administers the demo installation through the user API.
+	admin, err := store.GetRole(ctx, storage.RoleAdmin)
+	if err != nil {
+		return fmt.Errorf("find the admin role: %w", err)
+	}
+	if err := store.AssignRole(ctx, user.ID, admin.ID); err != nil {
+		return fmt.Errorf("make the demo user an administrator: %w", err)
+	}
 
 	verifier := base64.RawURLEncoding.EncodeToString(randomBytes(32))
 	challenge := sha256.Sum256([]byte(verifier))
@@ -79,7 +87,7 @@ func (a *app) bootstrapDev(ctx context.Context, store *storage.Store) error {
 		"response_type":         {"code"},
 		"client_id":             {client.ID},
 		"redirect_uri":          {demoRedirectURI},
-		"scope":                 {"openid profile email offline_access"},
+		"scope":                 {"openid profile email phone roles offline_access admin"},
 		"state":                 {base64.RawURLEncoding.EncodeToString(randomBytes(12))},
 		"nonce":                 {base64.RawURLEncoding.EncodeToString(randomBytes(12))},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(challenge[:])},
@@ -92,7 +100,7 @@ Latchkey development setup (printed once; the secrets are not stored in readable
   demo client   client_id:     %s
                 client_secret: %s
                 redirect_uri:  %s
-  demo user     username:      %s
+  demo user     username:      %s  (an administrator)
                 password:      %s
 
 Open this URL in a browser and sign in as the demo user:

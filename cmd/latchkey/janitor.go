@@ -45,8 +45,9 @@ func newJanitorCommand(a *app) *cobra.Command {
 	return cmd
 }
 
-// runJanitor deletes expired rows every interval until ctx ends.
-func runJanitor(ctx context.Context, store *storage.Store, interval time.Duration, logger *slog.Logger) {
+// runJanitor deletes expired rows every interval until ctx ends, and audit
+// events older than auditRetention when it is positive.
+func runJanitor(ctx context.Context, store *storage.Store, interval, auditRetention time.Duration, logger *slog.Logger) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -67,5 +68,14 @@ func runJanitor(ctx context.Context, store *storage.Store, interval time.Duratio
 			total += count
 		}
 		logger.Info("deleted expired rows", "count", total)
+
+		if auditRetention > 0 {
+			pruned, err := store.PruneAuditEvents(ctx, time.Now().Add(-auditRetention), storage.DefaultCleanupBatch)
+			if err != nil && ctx.Err() == nil {
+				logger.Error("pruning of old audit events failed", "error", err)
+				continue
+			}
+			logger.Info("deleted old audit events", "count", pruned)
+		}
 	}
 }

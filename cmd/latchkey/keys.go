@@ -104,6 +104,10 @@ func newKeysRotateCommand(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if err := recordCLIEvent(cmd.Context(), storage.NewStore(db), "signing_key.rotated", kid,
+					map[string]any{"algorithm": algorithm, "overlap": overlap.String()}); err != nil {
+					return fmt.Errorf("key %s rotated, but writing the audit event failed: %w", kid, err)
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "new active %s key %s; the previous one stays published for %s\n", algorithm, kid, overlap)
 			}
 			return nil

@@ -47,6 +47,7 @@ func newRootCommand() *cobra.Command {
 		newJanitorCommand(a),
 		newConfigCommand(a),
 		newHealthCommand(a),
+		newAuditCommand(a),
 	)
 	return root
 }
@@ -151,6 +152,8 @@ func (a *app) openDatabase(ctx context.Context, migrate bool) (*storage.Database
 // sessionStore is the login-session store that serve uses and closes.
 type sessionStore interface {
 	provider.SessionStore
+	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
+	DeleteByUser(ctx context.Context, userID string) error
 	Close() error
 }
 

@@ -12,8 +12,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/bearer"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/userapi"
+)
+
+// Services serve can run.
+const (
+	serviceProvider = "provider"
+	serviceUserAPI  = "userapi"
 )
 
 func newServeCommand(a *app) *cobra.Command {
@@ -24,15 +32,23 @@ func newServeCommand(a *app) *cobra.Command {
 	serve.AddCommand(
 		&cobra.Command{
 			Use:   "all",
-			Short: "Run every service (today: the provider)",
+			Short: "Run every service: the provider and the user API",
 			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context()) },
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.serve(cmd.Context(), serviceProvider, serviceUserAPI)
+			},
 		},
 		&cobra.Command{
 			Use:   "provider",
 			Short: "Run the OpenID Connect provider",
 			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context()) },
+			RunE:  func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context(), serviceProvider) },
+		},
+		&cobra.Command{
+			Use:   "userapi",
+			Short: "Run the user API, verifying tokens against the provider at --issuer",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context(), serviceUserAPI) },
 		},
 	)
 	return serve
@@ -42,7 +58,18 @@ func newServeCommand(a *app) *cobra.Command {
 // by the CLI or another replica.
 const keyReloadInterval = time.Minute
 
-func (a *app) serve(ctx context.Context) error {
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGTERM.
+const shutdownTimeout = 20 * time.Second
+
+// listening is one service's HTTP server and its listener.
+type listening struct {
+	name     string
+	server   *http.Server
+	listener net.Listener
+}
+
+func (a *app) serve(ctx context.Context, services ...string) error {
 	if err := a.cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -56,22 +83,6 @@ func (a *app) serve(ctx context.Context) error {
 	defer db.Close()
 	store := storage.NewStore(db)
 
-	keys, created, err := a.openKeys(ctx, store)
-	if err != nil {
-		return err
-	}
-	for _, algorithm := range created {
-		a.logger.Info("created signing key", "algorithm", algorithm)
-	}
-	if a.generatedSecret != "" {
-		a.logger.Info("generated development system secret", "path", a.generatedSecret)
-	}
-	if a.cfg.Dev {
-		if err := a.bootstrapDev(ctx, store); err != nil {
-			return err
-		}
-	}
-
 	sessions, err := a.openSessions(ctx)
 	if err != nil {
 		return err
@@ -81,31 +92,41 @@ func (a *app) serve(ctx context.Context) error {
 		a.logger.Warn("login sessions are kept in process memory: a restart signs everyone out and replicas do not share them; set LATCHKEY_REDIS_URL for production")
 	}
 
-	p, err := provider.New(a.cfg.ProviderConfig(a.logger), store, sessions, keys)
-	if err != nil {
-		return err
+	// Each service starts serving before the next is built: the user API
+	// fetches the provider's keys while it starts.
+	var running []listening
+	errs := make(chan error, len(services))
+	defer func() {
+		for _, l := range running {
+			l.listener.Close()
+		}
+	}()
+	for _, service := range services {
+		var handler http.Handler
+		var addr string
+		switch service {
+		case serviceProvider:
+			handler, err = a.providerHandler(ctx, store, sessions)
+			addr = a.cfg.ProviderAddr
+		case serviceUserAPI:
+			handler, err = a.userAPIHandler(ctx, store, sessions)
+			addr = a.cfg.UserAPIAddr
+		}
+		if err != nil {
+			return err
+		}
+		listener, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s: listen on %s: %w", service, addr, err)
+		}
+		l := listening{name: service, listener: listener, server: newHTTPServer(handler)}
+		running = append(running, l)
+		go func() { errs <- l.server.Serve(l.listener) }()
+		a.logger.Info("listening", "service", service, "addr", listener.Addr().String(), "issuer", a.cfg.Issuer, "dev", a.cfg.Dev)
 	}
-	go keys.RunReloader(ctx, keyReloadInterval, a.logger)
 	if a.cfg.JanitorInterval > 0 {
-		go runJanitor(ctx, store, a.cfg.JanitorInterval, a.logger)
+		go runJanitor(ctx, store, a.cfg.JanitorInterval, a.cfg.AuditRetention, a.logger)
 	}
-
-	listener, err := net.Listen("tcp", a.cfg.ProviderAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.ProviderAddr, err)
-	}
-	server := &http.Server{
-		Handler:           p.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-	}
-	a.logger.Info("provider listening", "addr", listener.Addr().String(), "issuer", a.cfg.Issuer, "dev", a.cfg.Dev)
-
-	errs := make(chan error, 1)
-	go func() { errs <- server.Serve(listener) }()
 
 	select {
 	case err := <-errs:
@@ -114,14 +135,89 @@ func (a *app) serve(ctx context.Context) error {
 	}
 
 	a.logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := server.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, l := range running {
+		if err := l.server.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("%s: shutdown: %w", l.name, err)
+		}
 	}
-	if err := <-errs; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for range running {
+		if err := <-errs; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	a.logger.Info("stopped")
 	return nil
+}
+
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
+
+// providerHandler builds the provider: signing keys, dev data and fosite.
+func (a *app) providerHandler(ctx context.Context, store *storage.Store, sessions sessionStore) (http.Handler, error) {
+	keys, created, err := a.openKeys(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	for _, algorithm := range created {
+		a.logger.Info("created signing key", "algorithm", algorithm)
+	}
+	if a.generatedSecret != "" {
+		a.logger.Info("generated development system secret", "path", a.generatedSecret)
+	}
+	if a.cfg.Dev {
+		if err := a.bootstrapDev(ctx, store); err != nil {
+			return nil, err
+		}
+	}
+	p, err := provider.New(a.cfg.ProviderConfig(a.logger), store, sessions, keys)
+	if err != nil {
+		return nil, err
+	}
+	go keys.RunReloader(ctx, keyReloadInterval, a.logger)
+	return p.Handler(), nil
+}
+
+// cursorPurpose names the key that signs the user API's pagination cursors.
+const cursorPurpose = "latchkey userapi cursor v1"
+
+// userAPIHandler builds the user API with a verifier of the provider's
+// access tokens.
+func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions sessionStore) (http.Handler, error) {
+	audience := a.cfg.UserAPIAudience
+	if audience == "" {
+		audience = a.cfg.Issuer
+	}
+	// New waits this long at most for the provider's keys; without them it
+	// keeps trying as requests come in.
+	keysCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	verifier, err := bearer.New(keysCtx, bearer.Config{
+		Issuer:            a.cfg.Issuer,
+		Audience:          audience,
+		JWKSURL:           a.cfg.JWKSURL,
+		AllowInsecureHTTP: a.cfg.AllowInsecureJWKS,
+		Logger:            a.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("user API token verifier: %w", err)
+	}
+	cursorKey, err := provider.DeriveKey([]byte(a.cfg.SystemSecret), cursorPurpose)
+	if err != nil {
+		return nil, err
+	}
+	api, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: a.logger}, store, sessions, verifier)
+	if err != nil {
+		return nil, err
+	}
+	return api.Handler(), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ func readPassword(r io.Reader) (string, error) {
 func newUsersCreateCommand(a *app) *cobra.Command {
 	var username, email, name, givenName, familyName, output string
 	var passwordStdin, emailVerified bool
+	var roles []string
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a user",
@@ -84,7 +86,25 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 				GivenName:     givenName,
 				FamilyName:    familyName,
 			}
-			err = storage.NewStore(db).CreateUser(cmd.Context(), user)
+			store := storage.NewStore(db)
+			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
+				if err := store.CreateUser(ctx, user); err != nil {
+					return err
+				}
+				for _, name := range roles {
+					role, err := store.GetRole(ctx, name)
+					if errors.Is(err, fosite.ErrNotFound) {
+						return fmt.Errorf("role %q not found", name)
+					}
+					if err != nil {
+						return err
+					}
+					if err := store.AssignRole(ctx, user.ID, role.ID); err != nil {
+						return err
+					}
+				}
+				return recordCLIEvent(ctx, store, "user.created", user.ID, map[string]any{"username": user.Username, "roles": roles})
+			})
 			if errors.Is(err, storage.ErrConflict) {
 				return fmt.Errorf("username %q is taken", storage.NormalizeUsername(username))
 			}
@@ -109,6 +129,7 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 	flags.StringVar(&givenName, "given-name", "", "given name")
 	flags.StringVar(&familyName, "family-name", "", "family name")
 	flags.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	flags.StringArrayVar(&roles, "role", nil, "role to assign, such as admin (repeatable)")
 	flags.StringVar(&output, "output", "text", "output format: text or json")
 	return cmd
 }
@@ -154,7 +175,7 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 					return fmt.Errorf("password changed and tokens revoked, but ending sessions failed: %w", err)
 				}
 				defer sessions.Close()
-				if err := sessions.(redisSessions).DeleteByUser(cmd.Context(), user.ID); err != nil {
+				if err := sessions.DeleteByUser(cmd.Context(), user.ID); err != nil {
 					return fmt.Errorf("password changed and tokens revoked, but ending sessions failed: %w", err)
 				}
 			}

@@ -1,0 +1,260 @@
+package userapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Scopes an access token needs for the user API.
+const (
+	// ScopeProfile grants a person's own account: /v1/me and below.
+	ScopeProfile = "profile"
+	// ScopeAdmin grants the admin routes, which also need a permission.
+	ScopeAdmin = "admin"
+)
+
+// Store is the durable state the user API reads and changes.
+type Store interface {
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	CreateUser(ctx context.Context, user *storage.User) error
+	UpdateUser(ctx context.Context, user *storage.User) error
+	DeleteUser(ctx context.Context, id string) error
+	ListUsers(ctx context.Context, search, after string, limit int) ([]*storage.User, error)
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	RevokeUserTokens(ctx context.Context, userID, keepSessionID string) error
+
+	CreateRole(ctx context.Context, role *storage.Role) error
+	UpdateRole(ctx context.Context, role *storage.Role) error
+	DeleteRole(ctx context.Context, id string) error
+	GetRole(ctx context.Context, idOrName string) (*storage.Role, error)
+	ListRoles(ctx context.Context) ([]*storage.Role, error)
+	AssignRole(ctx context.Context, userID, roleID string) error
+	RemoveRole(ctx context.Context, userID, roleID string) error
+	UserRoles(ctx context.Context, userID string) ([]*storage.Role, error)
+	UserPermissions(ctx context.Context, userID string) ([]string, error)
+
+	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
+	ListAuditEvents(ctx context.Context, filter storage.AuditFilter) ([]*storage.AuditEvent, error)
+
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	Ready(ctx context.Context) error
+}
+
+// Sessions ends login sessions when a password changes or a user is
+// disabled or deleted.
+type Sessions interface {
+	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
+	Delete(ctx context.Context, id string) error
+	DeleteByUser(ctx context.Context, userID string) error
+}
+
+var (
+	_ Store    = (*storage.Store)(nil)
+	_ Sessions = (*storage.MemorySessionStore)(nil)
+	_ Sessions = (*storage.RedisSessionStore)(nil)
+)
+
+// Config holds the user API's settings.
+type Config struct {
+	// CursorKey signs pagination cursors; 32 bytes derived from the system
+	// secret.
+	CursorKey []byte
+	Logger    *slog.Logger
+}
+
+// API serves the user API.
+type API struct {
+	store    Store
+	sessions Sessions
+	verifier *bearer.Verifier
+	cursors  cursorCodec
+	logger   *slog.Logger
+}
+
+// New returns the user API. verifier checks every access token.
+func New(cfg Config, store Store, sessions Sessions, verifier *bearer.Verifier) (*API, error) {
+	if len(cfg.CursorKey) < 32 {
+		return nil, errors.New("user API cursor key must be at least 32 bytes")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &API{store: store, sessions: sessions, verifier: verifier, cursors: cursorCodec{key: cfg.CursorKey}, logger: cfg.Logger}, nil
+}
+
+// maxBodyBytes caps request bodies; profiles and roles are small.
+const maxBodyBytes = 64 << 10
+
+// Handler returns the HTTP handler serving every route.
+func (a *API) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	engine := gin.New()
+	engine.HandleMethodNotAllowed = true
+	_ = engine.SetTrustedProxies(nil)
+	engine.Use(a.recoverPanics, a.requestID, func(c *gin.Context) {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	})
+
+	engine.GET("/health/alive", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	engine.GET("/health/ready", a.ready)
+
+	me := engine.Group("/v1/me", a.verifier.Middleware(ScopeProfile), a.requirePerson)
+	me.GET("", a.getMe)
+	me.PATCH("", a.patchMe)
+	me.POST("/password", a.changePassword)
+	me.GET("/permissions", a.myPermissions)
+
+	admin := engine.Group("/v1", a.verifier.Middleware(ScopeAdmin), a.requirePerson)
+	admin.GET("/users", a.require(storage.PermissionUsersRead), a.listUsers)
+	admin.POST("/users", a.require(storage.PermissionUsersWrite), a.createUser)
+	admin.GET("/users/:id", a.require(storage.PermissionUsersRead), a.getUser)
+	admin.PATCH("/users/:id", a.require(storage.PermissionUsersWrite), a.patchUser)
+	admin.POST("/users/:id/disable", a.require(storage.PermissionUsersWrite), a.disableUser)
+	admin.POST("/users/:id/enable", a.require(storage.PermissionUsersWrite), a.enableUser)
+	admin.DELETE("/users/:id", a.require(storage.PermissionUsersWrite), a.deleteUser)
+	admin.GET("/users/:id/roles", a.require(storage.PermissionUsersRead), a.listUserRoles)
+	admin.PUT("/users/:id/roles/:role", a.require(storage.PermissionRolesWrite), a.assignRole)
+	admin.DELETE("/users/:id/roles/:role", a.require(storage.PermissionRolesWrite), a.removeRole)
+	admin.GET("/roles", a.require(storage.PermissionUsersRead), a.listRoles)
+	admin.POST("/roles", a.require(storage.PermissionRolesWrite), a.createRole)
+	admin.GET("/roles/:id", a.require(storage.PermissionUsersRead), a.getRole)
+	admin.PATCH("/roles/:id", a.require(storage.PermissionRolesWrite), a.patchRole)
+	admin.DELETE("/roles/:id", a.require(storage.PermissionRolesWrite), a.deleteRole)
+	admin.GET("/audit-events", a.require(storage.PermissionAuditRead), a.listAuditEvents)
+
+	engine.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "Not found", "No such endpoint.") })
+	engine.NoMethod(func(c *gin.Context) {
+		writeProblem(c, http.StatusMethodNotAllowed, "Method not allowed", "HTTP method not allowed on this endpoint.")
+	})
+	return engine
+}
+
+func (a *API) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Ready(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "ok"})
+}
+
+type contextKey string
+
+const (
+	keyUser      contextKey = "latchkey.user"
+	keyRequestID contextKey = "latchkey.request_id"
+)
+
+func (a *API) requestID(c *gin.Context) {
+	id := randomID()
+	c.Set(string(keyRequestID), id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func (a *API) recoverPanics(c *gin.Context) {
+	defer func() {
+		if recovered := recover(); recovered != nil {
+			a.logger.ErrorContext(c.Request.Context(), "panic while serving request", "path", c.Request.URL.Path, "panic", recovered)
+			writeProblem(c, http.StatusInternalServerError, "Internal error", "")
+		}
+	}()
+	c.Next()
+}
+
+// requirePerson loads the user the token speaks for. A token of a client
+// acting for itself, or of a disabled or deleted user, gets 403.
+func (a *API) requirePerson(c *gin.Context) {
+	claims, ok := bearer.ClaimsFrom(c)
+	if !ok || claims.SessionID == "" {
+		writeProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs a token issued to a person.")
+		return
+	}
+	user, err := a.store.GetUser(c.Request.Context(), claims.Subject)
+	if errors.Is(err, fosite.ErrNotFound) {
+		writeProblem(c, http.StatusForbidden, "Forbidden", "The user of this token no longer exists.")
+		return
+	}
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	if user.Disabled {
+		writeProblem(c, http.StatusForbidden, "Forbidden", "The user of this token is disabled.")
+		return
+	}
+	c.Set(string(keyUser), user)
+	c.Next()
+}
+
+// require checks, on every request, that the acting user holds permission
+// through a role.
+func (a *API) require(permission string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		user := currentUser(c)
+		permissions, err := a.store.UserPermissions(c.Request.Context(), user.ID)
+		if err != nil {
+			a.writeStoreError(c, err)
+			return
+		}
+		if !slices.Contains(permissions, permission) {
+			writeProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs the permission "+permission+".")
+			return
+		}
+		c.Next()
+	}
+}
+
+func currentUser(c *gin.Context) *storage.User {
+	value, _ := c.Get(string(keyUser))
+	user, _ := value.(*storage.User)
+	return user
+}
+
+// auditEvent starts an event with the acting user and the request's
+// network details.
+func auditEvent(c *gin.Context, action, subject string, details map[string]any) *storage.AuditEvent {
+	event := &storage.AuditEvent{
+		ActorType: storage.ActorUser,
+		Subject:   subject,
+		Action:    action,
+		Outcome:   storage.OutcomeSuccess,
+		IPAddress: c.ClientIP(),
+		UserAgent: c.Request.UserAgent(),
+		RequestID: c.GetString(string(keyRequestID)),
+		Details:   details,
+	}
+	if user := currentUser(c); user != nil {
+		event.ActorID = user.ID
+	}
+	return event
+}
+
+// endSessions ends a user's login sessions other than keepSessionID, and
+// the tokens issued under them. Sessions live outside the database, so
+// this runs after the change that required it has committed.
+func (a *API) endSessions(ctx context.Context, userID, keepSessionID string) error {
+	sessions, err := a.sessions.ListByUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, session := range sessions {
+		if session.ID != keepSessionID {
+			if err := a.sessions.Delete(ctx, session.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return a.store.RevokeUserTokens(ctx, userID, keepSessionID)
+}

@@ -1,0 +1,147 @@
+package userapi
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// minPasswordLength follows NIST SP 800-63B §5.1.1.2 for passwords chosen
+// by the user.
+const minPasswordLength = 8
+
+func (a *API) getMe(c *gin.Context) {
+	c.JSON(http.StatusOK, toUserJSON(currentUser(c)))
+}
+
+// patchMe edits the person's own profile. Username, verification flags
+// and the disabled state are for administrators.
+func (a *API) patchMe(c *gin.Context) {
+	var patch profilePatch
+	if !decodeJSON(c, &patch) {
+		return
+	}
+	var errs fieldErrors
+	for field, set := range map[string]bool{
+		"username": patch.Username != nil, "email_verified": patch.EmailVerified != nil,
+		"phone_number_verified": patch.PhoneNumberVerified != nil,
+	} {
+		if set {
+			errs.add(field, "only an administrator can change this field")
+		}
+	}
+	user := *currentUser(c)
+	patch.apply(&user, &errs)
+	if errs.write(c) {
+		return
+	}
+
+	err := a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
+		if err := a.store.UpdateUser(ctx, &user); err != nil {
+			return err
+		}
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, "user.profile_updated", user.ID, changedFields(&patch)))
+	})
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toUserJSON(&user))
+}
+
+// changedFields lists the fields a patch sets, for the audit log; values
+// stay out of it.
+func changedFields(p *profilePatch) map[string]any {
+	var fields []string
+	for name, set := range map[string]bool{
+		"username": p.Username != nil, "email": p.Email != nil, "email_verified": p.EmailVerified != nil,
+		"name": p.Name != nil, "given_name": p.GivenName != nil, "family_name": p.FamilyName != nil,
+		"preferred_username": p.PreferredUsername != nil, "picture": p.Picture != nil, "locale": p.Locale != nil,
+		"zoneinfo": p.Zoneinfo != nil, "phone_number": p.PhoneNumber != nil, "phone_number_verified": p.PhoneNumberVerified != nil,
+	} {
+		if set {
+			fields = append(fields, name)
+		}
+	}
+	slices.Sort(fields)
+	return map[string]any{"fields": fields}
+}
+
+// changePassword sets a new password given the current one, then ends the
+// person's other login sessions and their tokens.
+func (a *API) changePassword(c *gin.Context) {
+	var body struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}
+	if !decodeJSON(c, &body) {
+		return
+	}
+	user := currentUser(c)
+	var errs fieldErrors
+	if len(body.NewPassword) < minPasswordLength {
+		errs.add("new_password", "must be at least 8 characters")
+	}
+	if len(body.NewPassword) > 1024 {
+		errs.add("new_password", "must be at most 1024 characters")
+	}
+	if errs.write(c) {
+		return
+	}
+
+	ctx := c.Request.Context()
+	if !provider.VerifyPassword(user.PasswordHash, body.CurrentPassword) {
+		event := auditEvent(c, "user.password_changed", user.ID, map[string]any{"reason": "wrong current password"})
+		event.Outcome = storage.OutcomeFailure
+		if err := a.store.AppendAuditEvent(ctx, event); err != nil {
+			a.logger.ErrorContext(ctx, "write audit event failed", "error", err)
+		}
+		writeProblem(c, http.StatusBadRequest, "Invalid request", "The current password is wrong.",
+			fieldError{"current_password", "is wrong"})
+		return
+	}
+
+	hash := provider.HashPassword(body.NewPassword)
+	err := a.store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.store.SetPasswordHash(ctx, user.ID, hash); err != nil {
+			return err
+		}
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, "user.password_changed", user.ID, nil))
+	})
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+
+	claims, _ := bearer.ClaimsFrom(c)
+	if err := a.endSessions(ctx, user.ID, claims.SessionID); err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (a *API) myPermissions(c *gin.Context) {
+	user := currentUser(c)
+	permissions, err := a.store.UserPermissions(c.Request.Context(), user.ID)
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	roles, err := a.store.UserRoles(c.Request.Context(), user.ID)
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	names := make([]string, 0, len(roles))
+	for _, role := range roles {
+		names = append(names, role.Name)
+	}
+	c.JSON(http.StatusOK, gin.H{"roles": names, "permissions": permissions})
+}
