@@ -34,6 +34,10 @@ func (s *tokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header
 	}
 
 	delete(claims, "rat")
+	if scope, ok := claims["scope"].(string); ok && scope == "" {
+		// fosite writes an empty scope when none was granted.
+		delete(claims, "scope")
+	}
 	integralNumbers(claims)
 	token := jwt.NewWithClaims(josev3.SignatureAlgorithm(s.algorithm), claims)
 	for name, value := range header.ToMap() {
