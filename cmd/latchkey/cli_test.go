@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // run executes the CLI with args and standard input, returning its output.
@@ -200,5 +202,55 @@ func TestUsersAndKeys(t *testing.T) {
 	}
 	if len(keys) != 3 || active["ES256"] != 1 || active["RS256"] != 1 {
 		t.Errorf("keys = %v; want RS256 and two ES256 keys, one active per algorithm", keys)
+	}
+}
+
+func TestAuditVerifyFindsTampering(t *testing.T) {
+	clearEnvironment(t)
+	dataDir := t.TempDir()
+	common := []string{"--data-dir", dataDir, "--system-secret", strings.Repeat("k", 40), "--migrate"}
+	if _, err := run(t, "", append([]string{"migrate", "up"}, common...)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"victor", "wendy"} {
+		if _, err := run(t, "a long password\n", append([]string{"users", "create", "--username", name,
+			"--email", name + "@example.com", "--password-stdin", "--role", "admin"}, common...)...); err != nil {
+			t.Fatalf("users create %s: %v", name, err)
+		}
+	}
+	out, err := run(t, "", append([]string{"audit", "verify"}, common...)...)
+	if err != nil || !strings.Contains(out, "2 events verified") {
+		t.Fatalf("audit verify on an intact log: %v\n%s", err, out)
+	}
+
+	db, err := storage.Open(context.Background(), storage.SQLitePath(dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DB.Exec("UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = 1").Error; err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	_, err = run(t, "", append([]string{"audit", "verify"}, common...)...)
+	if err == nil || !strings.Contains(err.Error(), "broken at event 1") {
+		t.Errorf("audit verify after tampering: %v, want a broken link at event 1", err)
+	}
+}
+
+func TestUsersCreateWithUnknownRole(t *testing.T) {
+	clearEnvironment(t)
+	common := []string{"--data-dir", t.TempDir(), "--system-secret", strings.Repeat("k", 40), "--migrate"}
+	if _, err := run(t, "", append([]string{"migrate", "up"}, common...)...); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, "a long password\n", append([]string{"users", "create", "--username", "xavier",
+		"--email", "x@example.com", "--password-stdin", "--role", "emperor"}, common...)...)
+	if err == nil || !strings.Contains(err.Error(), `role "emperor" not found`) {
+		t.Errorf("unknown role: %v", err)
+	}
+	if _, err := run(t, "a long password\n", append([]string{"users", "create", "--username", "xavier",
+		"--email", "x@example.com", "--password-stdin"}, common...)...); err != nil {
+		t.Errorf("the failed create left the user behind: %v", err)
 	}
 }
