@@ -97,20 +97,20 @@ var settings = []setting{
 	{"provider-addr", "host:port the provider listens on", false},
 	{"userapi-addr", "host:port the user API listens on", false},
 	{"userapi-audience", "audience the user API requires in access tokens (default: the issuer URL)", false},
-	{"jwks-url", "where the user and session APIs fetch the provider's keys (default: discovery at the issuer)", false},
-	{"allow-insecure-jwks", "let the APIs fetch keys over http from a non-loopback host; only on a private network", false},
+	{"jwks-url", "where the user API fetches the provider's keys (default: discovery at the issuer)", false},
+	{"allow-insecure-jwks", "let the user API fetch keys over http from a non-loopback host; only on a private network", false},
 	{"data-dir", "folder for the embedded SQLite database and, with --dev, the generated system secret", false},
 	{"database-url", "database: postgres://user:password@host:5432/name, or a SQLite file path (default: latchkey.db in the data folder)", true},
 	{"redis-url", "Redis for login sessions, e.g. redis://host:6379/0 (default: sessions in process memory)", true},
 	{"redis-key-prefix", "prefix of every Redis key Latchkey writes", false},
 	{"system-secret", "system secret (at least 32 bytes) from which token, cookie and key-encryption keys are derived; prefer LATCHKEY_SYSTEM_SECRET or --system-secret-file", true},
 	{"system-secret-file", "file holding the system secret", false},
-	{"access-token-lifetime", "lifetime of access tokens", false},
-	{"refresh-token-lifetime", "lifetime of refresh tokens", false},
-	{"id-token-lifetime", "lifetime of ID tokens", false},
-	{"authorization-code-lifetime", "lifetime of authorization codes", false},
-	{"login-session-lifetime", "absolute lifetime of a login session", false},
-	{"login-session-idle-timeout", "a login session unused for this long ends", false},
+	{"access-token-lifetime", "lifetime of access tokens, a Go duration such as 15m or 24h", false},
+	{"refresh-token-lifetime", "lifetime of refresh tokens, a Go duration such as 15m or 24h", false},
+	{"id-token-lifetime", "lifetime of ID tokens, a Go duration such as 15m or 24h", false},
+	{"authorization-code-lifetime", "lifetime of authorization codes, a Go duration such as 15m or 24h", false},
+	{"login-session-lifetime", "absolute lifetime of a login session, a Go duration such as 15m or 24h", false},
+	{"login-session-idle-timeout", "a login session unused for this long ends, a Go duration such as 15m or 24h", false},
 	{"access-token-algorithm", "access token signing algorithm: ES256 or RS256", false},
 	{"migrate", "apply pending database migrations before serving", false},
 	{"janitor-interval", "how often serve deletes expired codes, tokens and sessions; 0 turns it off", false},
@@ -331,7 +331,7 @@ func (c *Config) Validate() error {
 
 	switch {
 	case c.SystemSecret == "":
-		problems = append(problems, fmt.Errorf("missing system secret: set %s or %s (at least %d bytes, e.g. from 'openssl rand -base64 48')",
+		problems = append(problems, fmt.Errorf("missing system secret: set %s or %s (at least %d bytes, e.g. from 'openssl rand -base64 48'), or pass --dev",
 			EnvName("system-secret"), EnvName("system-secret-file"), provider.MinSystemSecretLength))
 	case len(c.SystemSecret) < provider.MinSystemSecretLength:
 		problems = append(problems, fmt.Errorf("system secret is %d bytes; at least %d are required", len(c.SystemSecret), provider.MinSystemSecretLength))
@@ -360,6 +360,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Level(); err != nil {
 		problems = append(problems, err)
+	}
+	if url := string(c.DatabaseURL); strings.Contains(url, "://") && !storage.IsPostgres(url) {
+		problems = append(problems, errors.New("database-url must be postgres://... or postgresql://..., or a SQLite file path"))
 	}
 	if c.AuditRetention < 0 {
 		problems = append(problems, fmt.Errorf("audit-retention must not be negative, got %s", c.AuditRetention))

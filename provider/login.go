@@ -62,12 +62,15 @@ func (p *Provider) login(c *gin.Context) {
 	user, err := p.authenticate(c, username, c.PostForm("password"))
 	if errors.Is(err, errBadCredentials) || errors.Is(err, errUserDisabled) {
 		reason, message, subject := "bad_credentials", "Invalid username or password.", ""
+		if user != nil {
+			subject = user.ID
+		}
 		if errors.Is(err, errUserDisabled) {
 			// Said only to someone who gave the right password.
-			reason, message, subject = "user_disabled", "This account is disabled. Contact your administrator.", user.ID
+			reason, message = "user_disabled", "This account is disabled. Contact your administrator."
 		}
 		p.logger.InfoContext(ctx, "login failed", "reason", reason)
-		p.audit(ctx, newAuditEvent(c, storage.ActorUser, subject, subject, auditLogin, storage.OutcomeFailure,
+		p.audit(ctx, newAuditEvent(c, storage.ActorUser, "", subject, auditLogin, storage.OutcomeFailure,
 			map[string]any{"reason": reason, "client_id": clientID}))
 		// 400, not 401: a 401 must carry a WWW-Authenticate challenge, and
 		// this form is no HTTP authentication scheme.
@@ -136,8 +139,13 @@ func (p *Provider) authenticate(c *gin.Context, username, password string) (*sto
 	if err != nil {
 		return nil, err
 	}
-	if user == nil || !matches {
+	if user == nil {
 		return nil, errBadCredentials
+	}
+	if !matches {
+		// The user is returned for the audit log only; the page says no more
+		// than for an unknown username.
+		return user, errBadCredentials
 	}
 	if user.Disabled {
 		return user, errUserDisabled

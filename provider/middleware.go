@@ -37,7 +37,7 @@ func (p *Provider) logRequests(c *gin.Context) {
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
 		slog.Int("status", c.Writer.Status()),
-		slog.Duration("duration", time.Since(start)))
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 }
 
 // recoverPanics turns a panic into a 500 and an Error log line.

@@ -24,6 +24,7 @@ var scopeDescriptions = map[string]string{
 	"offline_access": "Keep access while you are away",
 	"phone":          "See your phone number",
 	"roles":          "See your roles",
+	"admin":          "Manage users, roles and the audit log, as far as your account allows",
 }
 
 type loginView struct {

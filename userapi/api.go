@@ -156,11 +156,23 @@ const (
 	keyRequestID contextKey = "latchkey.request_id"
 )
 
+// requestID gives each request an id, in the X-Request-Id header and on
+// its log line. Query strings are not logged.
 func (a *API) requestID(c *gin.Context) {
+	start := time.Now()
 	id := randomID()
 	c.Set(string(keyRequestID), id)
 	c.Header("X-Request-Id", id)
+
 	c.Next()
+
+	a.logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		slog.String("service", "userapi"),
+		slog.String("request_id", id),
+		slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path),
+		slog.Int("status", c.Writer.Status()),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 }
 
 func (a *API) recoverPanics(c *gin.Context) {

@@ -2,6 +2,7 @@ package userapi
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -39,10 +40,16 @@ type userJSON struct {
 	UpdatedAt           time.Time `json:"updated_at"`
 }
 
+// toUserJSON shows preferred_username as the ID token does: the username
+// when none is set.
 func toUserJSON(u *storage.User) userJSON {
+	preferred := u.PreferredUsername
+	if preferred == "" {
+		preferred = u.Username
+	}
 	return userJSON{
 		ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
-		GivenName: u.GivenName, FamilyName: u.FamilyName, PreferredUsername: u.PreferredUsername,
+		GivenName: u.GivenName, FamilyName: u.FamilyName, PreferredUsername: preferred,
 		Picture: u.Picture, Locale: u.Locale, Zoneinfo: u.Zoneinfo, PhoneNumber: u.PhoneNumber,
 		PhoneNumberVerified: u.PhoneNumberVerified, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
 	}
@@ -199,6 +206,10 @@ func isTimeZone(name string) bool {
 	return err == nil
 }
 
+// randomID returns a request id in the provider's format: 9 random bytes,
+// base64url-encoded.
 func randomID() string {
-	return rand.Text()
+	buf := make([]byte, 9)
+	_, _ = rand.Read(buf)
+	return base64.RawURLEncoding.EncodeToString(buf)
 }

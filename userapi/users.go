@@ -111,6 +111,9 @@ func (a *API) createUser(c *gin.Context) {
 	}
 	user := &storage.User{ID: uuid.NewString()}
 	body.profilePatch.apply(user, &errs)
+	if body.Roles == nil {
+		body.Roles = []string{storage.RoleUser}
+	}
 	roles := make([]*storage.Role, 0, len(body.Roles))
 	for _, name := range body.Roles {
 		role, err := a.store.GetRole(c.Request.Context(), name)

@@ -32,8 +32,9 @@ func newAuditCommand(a *app) *cobra.Command {
 				return err
 			}
 			if result.BrokenSeq != 0 {
-				return fmt.Errorf("audit log broken at event %d (%s); %d events before it verified",
-					result.BrokenSeq, result.Reason, result.Checked)
+				return fmt.Errorf("audit log broken at event %d (%s); %d events before it verified. "+
+					"Someone changed or removed rows in audit_events: compare event %d with a backup",
+					result.BrokenSeq, result.Reason, result.Checked, result.BrokenSeq)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "audit log intact: %d events verified\n", result.Checked)
 			return nil

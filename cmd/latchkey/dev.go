@@ -30,6 +30,8 @@ func (a *app) bootstrapDev(ctx context.Context, store *storage.Store) error {
 		return err
 	}
 	if len(clients) > 0 {
+		a.logger.Info("development data already exists; its secrets were printed on the first start, delete the data folder to start over",
+			"data_dir", a.cfg.DataDir)
 		return nil
 	}
 	if _, err := store.GetUserByUsername(ctx, demoUsername); err == nil {

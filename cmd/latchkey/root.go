@@ -64,10 +64,8 @@ func (a *app) load(cmd *cobra.Command) error {
 	}
 	a.generatedSecret = generated
 
-	level, err := a.cfg.Level()
-	if err != nil {
-		return err
-	}
+	// An invalid level is reported by Validate with every other problem.
+	level, _ := a.cfg.Level()
 	a.logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(a.logger)
 	return nil
@@ -76,7 +74,7 @@ func (a *app) load(cmd *cobra.Command) error {
 // requireSecret fails unless a valid system secret is configured.
 func (a *app) requireSecret() error {
 	if a.cfg.SystemSecret == "" {
-		return fmt.Errorf("missing system secret: set %s or %s, or pass --dev",
+		return fmt.Errorf("missing system secret: set %s or %s, or pass --dev for a generated one",
 			config.EnvName("system-secret"), config.EnvName("system-secret-file"))
 	}
 	if len(a.cfg.SystemSecret) < provider.MinSystemSecretLength {

@@ -57,7 +57,9 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 			if storage.NormalizeUsername(username) == "" {
 				problems = append(problems, errors.New("--username is required"))
 			}
-			if _, err := mail.ParseAddress(email); err != nil {
+			if email == "" {
+				problems = append(problems, errors.New("--email is required"))
+			} else if _, err := mail.ParseAddress(email); err != nil {
 				problems = append(problems, fmt.Errorf("--email %q is not an email address", email))
 			}
 			if !passwordStdin {
@@ -86,6 +88,9 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 				GivenName:     givenName,
 				FamilyName:    familyName,
 			}
+			if len(roles) == 0 {
+				roles = []string{storage.RoleUser}
+			}
 			store := storage.NewStore(db)
 			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
 				if err := store.CreateUser(ctx, user); err != nil {
@@ -94,7 +99,7 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 				for _, name := range roles {
 					role, err := store.GetRole(ctx, name)
 					if errors.Is(err, fosite.ErrNotFound) {
-						return fmt.Errorf("role %q not found", name)
+						return fmt.Errorf("role %q not found; the roles are: %s", name, roleNames(ctx, store))
 					}
 					if err != nil {
 						return err
@@ -129,7 +134,7 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 	flags.StringVar(&givenName, "given-name", "", "given name")
 	flags.StringVar(&familyName, "family-name", "", "family name")
 	flags.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
-	flags.StringArrayVar(&roles, "role", nil, "role to assign, such as admin (repeatable)")
+	flags.StringArrayVar(&roles, "role", nil, "role to assign, such as admin (repeatable; default: user)")
 	flags.StringVar(&output, "output", "text", "output format: text or json")
 	return cmd
 }
@@ -185,4 +190,17 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the new password from the first line of standard input")
 	return cmd
+}
+
+// roleNames lists the existing roles for an error message.
+func roleNames(ctx context.Context, store *storage.Store) string {
+	roles, err := store.ListRoles(ctx)
+	if err != nil {
+		return "(unavailable)"
+	}
+	names := make([]string, 0, len(roles))
+	for _, role := range roles {
+		names = append(names, role.Name)
+	}
+	return strings.Join(names, ", ")
 }
