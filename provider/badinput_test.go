@@ -447,9 +447,8 @@ func sessionCookieOf(b *browser, env *testEnv) string {
 
 // withCookies adds the browser's cookies to a request sent without the
 // client, so that the raw Set-Cookie headers of the answer can be read.
-func withCookies(b *browser, req *http.Request, env *testEnv) *http.Request {
-	u, _ := url.Parse(env.issuer)
-	for _, cookie := range b.client.Jar.Cookies(u) {
+func withCookies(b *browser, req *http.Request, _ *testEnv) *http.Request {
+	for _, cookie := range b.client.Jar.Cookies(req.URL) {
 		req.AddCookie(cookie)
 	}
 	return req

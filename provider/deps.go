@@ -29,6 +29,7 @@ type Store interface {
 	SaveConsent(ctx context.Context, consent *storage.Consent) error
 	UserRoles(ctx context.Context, userID string) ([]*storage.Role, error)
 	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
+	RevokeSessionTokens(ctx context.Context, sessionID string) error
 	Ready(ctx context.Context) error
 }
 

@@ -16,6 +16,7 @@ type metadata struct {
 	JWKSURI                                   string   `json:"jwks_uri"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
 	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	EndSessionEndpoint                        string   `json:"end_session_endpoint"`
 	ScopesSupported                           []string `json:"scopes_supported"`
 	ResponseTypesSupported                    []string `json:"response_types_supported"`
 	ResponseModesSupported                    []string `json:"response_modes_supported"`
@@ -44,6 +45,7 @@ func (p *Provider) metadata() metadata {
 		JWKSURI:                           issuer + "/.well-known/jwks.json",
 		IntrospectionEndpoint:             issuer + "/oauth2/introspect",
 		RevocationEndpoint:                issuer + "/oauth2/revoke",
+		EndSessionEndpoint:                issuer + "/oauth2/logout",
 		ScopesSupported:                   []string{"openid", "profile", "email", "phone", "offline_access", ScopeRoles},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},

@@ -12,6 +12,7 @@
 //	POST     /oauth2/token                          token endpoint (RFC 6749 §3.2)
 //	POST     /oauth2/introspect                     RFC 7662 introspection
 //	POST     /oauth2/revoke                         RFC 7009 revocation
+//	GET/POST /oauth2/logout                         OpenID Connect RP-Initiated Logout 1.0
 //	GET/POST /userinfo                              OpenID Connect Core §5.3
 //	GET      /health/alive, /health/ready           liveness and readiness
 //

@@ -133,6 +133,7 @@ type clientSpec struct {
 	grantTypes     []string
 	scopes         []string
 	audience       []string
+	postLogout     []string
 }
 
 // createClient registers a client and returns its id and secret.
@@ -149,6 +150,7 @@ func (e *testEnv) createClientWithID(t testing.TB, id string, spec clientSpec) (
 		ID:                       id,
 		Name:                     "Test app",
 		RedirectURIs:             []string{callbackURL},
+		PostLogoutRedirectURIs:   spec.postLogout,
 		GrantTypes:               spec.grantTypes,
 		ResponseTypes:            []string{"code"},
 		Scopes:                   spec.scopes,
@@ -223,7 +225,8 @@ func newBrowser(t testing.TB) *browser {
 		Jar:     jar,
 		Timeout: 30 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if strings.HasPrefix(req.URL.String(), callbackURL) {
+			// Stop at the relying party: nothing listens there.
+			if strings.HasPrefix(req.URL.String(), "http://127.0.0.1:8080/") {
 				return http.ErrUseLastResponse
 			}
 			return nil

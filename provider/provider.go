@@ -332,6 +332,8 @@ func (p *Provider) Handler() http.Handler {
 	engine.POST("/oauth2/token", p.token)
 	engine.POST("/oauth2/introspect", p.introspect)
 	engine.POST("/oauth2/revoke", p.revoke)
+	engine.GET("/oauth2/logout", p.endSession)
+	engine.POST("/oauth2/logout", p.endSession)
 	engine.GET("/userinfo", p.userinfo)
 	engine.POST("/userinfo", p.userinfo)
 
