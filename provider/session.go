@@ -25,7 +25,7 @@ type Session struct {
 	Issuer         string    `json:"iss"`
 	// Roles are the user's role names when the "roles" scope was granted,
 	// as they were when the person consented.
-	Roles []string `json:"roles,omitempty"`
+	Roles []string `json:"roles"`
 }
 
 var (

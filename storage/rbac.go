@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -123,16 +124,20 @@ func (s *Store) DeleteRole(ctx context.Context, id string) error {
 	return nil
 }
 
-// GetRole loads a role by id when idOrName is a UUID, and by name
-// otherwise.
+// GetRole loads a role by id, or by name. An id is tried first only when
+// idOrName is a UUID, because PostgreSQL rejects other strings for a UUID
+// column and that would abort a surrounding transaction.
 func (s *Store) GetRole(ctx context.Context, idOrName string) (*Role, error) {
 	var row roleRow
-	column := "name"
-	if _, err := uuid.Parse(idOrName); err == nil {
-		column = "id"
+	var err error = fosite.ErrNotFound
+	if _, parseErr := uuid.Parse(idOrName); parseErr == nil {
+		err = translate(s.db(ctx).Where("id = ?", idOrName).Take(&row).Error)
 	}
-	if err := s.db(ctx).Where(column+" = ?", idOrName).Take(&row).Error; err != nil {
-		return nil, translate(err)
+	if errors.Is(err, fosite.ErrNotFound) {
+		err = translate(s.db(ctx).Where("name = ?", idOrName).Take(&row).Error)
+	}
+	if err != nil {
+		return nil, err
 	}
 	roles, err := s.withPermissions(ctx, []roleRow{row})
 	if err != nil {

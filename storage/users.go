@@ -107,8 +107,9 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 	return nil
 }
 
-// UpdateUser writes every field of u except the password hash and the
-// creation time. A taken username returns ErrConflict, an unknown id
+// UpdateUser writes every profile field of u. The password hash, the
+// disabled flag and the creation time have their own methods, so that an
+// edit made from a stale copy cannot undo them. A taken username returns ErrConflict, an unknown id
 // fosite.ErrNotFound.
 func (s *Store) UpdateUser(ctx context.Context, u *User) error {
 	u.Username = NormalizeUsername(u.Username)
@@ -126,7 +127,6 @@ func (s *Store) UpdateUser(ctx context.Context, u *User) error {
 		"zoneinfo":              u.Zoneinfo,
 		"phone_number":          u.PhoneNumber,
 		"phone_number_verified": u.PhoneNumberVerified,
-		"disabled":              u.Disabled,
 		"updated_at":            u.UpdatedAt,
 	})
 	if result.Error != nil {
@@ -187,4 +187,17 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID, keepSessionID stri
 	}
 	access := db.Table(tableAccessTokens).Where("subject = ? AND session_id <> ?", userID, keepSessionID)
 	return translate(access.Delete(&requestRow{}).Error)
+}
+
+// SetUserDisabled disables or enables a user.
+func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled bool) error {
+	result := s.db(ctx).Model(&userRow{}).Where("id = ?", userID).
+		Updates(map[string]any{"disabled": disabled, "updated_at": time.Now().UTC()})
+	if result.Error != nil {
+		return translate(result.Error)
+	}
+	if result.RowsAffected == 0 {
+		return fosite.ErrNotFound
+	}
+	return nil
 }

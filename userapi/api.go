@@ -28,6 +28,7 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	CreateUser(ctx context.Context, user *storage.User) error
 	UpdateUser(ctx context.Context, user *storage.User) error
+	SetUserDisabled(ctx context.Context, userID string, disabled bool) error
 	DeleteUser(ctx context.Context, id string) error
 	ListUsers(ctx context.Context, search, after string, limit int) ([]*storage.User, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error

@@ -30,8 +30,8 @@ import (
 	"github.com/latchkey/latchkey/userapi"
 )
 
-// callbackURL is the test client's redirect URI. Nothing listens there: the
-// browser stops at the provider's redirect and never fetches it.
+// callbackURL is the test client's redirect URI. Nothing listens there,
+// because the browser stops at the provider's redirect and never fetches it.
 const callbackURL = "http://127.0.0.1:8080/callback"
 
 // cursorPurpose is the key purpose cmd/latchkey derives the cursor key
@@ -61,7 +61,7 @@ type testEnv struct {
 	clientID     string
 	clientSecret string
 	// bulkPasswordHash is one argon2id hash shared by users who never sign
-	// in, because hashing costs tens of milliseconds per user.
+	// in, because each hash takes 19 MiB of memory and two passes.
 	bulkPasswordHash string
 }
 
@@ -383,8 +383,8 @@ func callbackParams(t *testing.T, p *page) url.Values {
 	return u.Query()
 }
 
-// authorizationURL returns an authorization request with PKCE S256 and the
-// code verifier that goes with it.
+// authorizationURL returns an authorization request URL with PKCE S256,
+// its state and its code verifier.
 func (e *testEnv) authorizationURL(scopes []string, options ...oauth2.AuthCodeOption) (string, string, string) {
 	verifier := oauth2.GenerateVerifier()
 	state := "state-" + rand.Text()
@@ -418,8 +418,8 @@ func (e *testEnv) signIn(t *testing.T, b *browser, username, password string, sc
 }
 
 // silentAuthorization sends an authorization request with prompt=none from
-// b and returns the callback's query: a code while b's login session lives,
-// login_required once it has ended.
+// b and returns the callback's query. It contains a code while b's login
+// session lives and error=login_required once the session has ended.
 func (e *testEnv) silentAuthorization(t *testing.T, b *browser) url.Values {
 	t.Helper()
 	authURL, _, _ := e.authorizationURL(personScopes, oauth2.SetAuthURLParam("prompt", "none"))
@@ -511,8 +511,8 @@ func (e *testEnv) call(t *testing.T, accessToken, method, path string, body any)
 	return response
 }
 
-// send is call for goroutines other than the test's, which must not stop
-// the test.
+// send is call without t, for goroutines other than the test's, which must
+// not call t.Fatal.
 func (e *testEnv) send(accessToken, method, path string, body any) (*apiResponse, error) {
 	var reader io.Reader
 	switch body := body.(type) {
@@ -526,6 +526,7 @@ func (e *testEnv) send(accessToken, method, path string, body any) (*apiResponse
 		}
 		reader = bytes.NewReader(encoded)
 	}
+
 	req, err := http.NewRequest(method, e.apiURL+path, reader)
 	if err != nil {
 		return nil, err
@@ -537,6 +538,7 @@ func (e *testEnv) send(accessToken, method, path string, body any) (*apiResponse
 		req.Header.Set("Authorization", "Bearer "+accessToken)
 	}
 	req.Header.Set("User-Agent", userAgent)
+
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err

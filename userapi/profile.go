@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -94,9 +95,9 @@ func decodeJSON(c *gin.Context, target any) bool {
 		writeProblem(c, http.StatusBadRequest, "Invalid request", "Unknown field.", fieldError{field, "unknown field"})
 	default:
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			writeProblem(c, http.StatusBadRequest, "Invalid request", "A field has the wrong type.",
-				fieldError{typeErr.Field, "must be a " + typeErr.Type.String()})
+				fieldError{typeErr.Field, "must be " + jsonKind(typeErr.Type.Kind())})
 			return false
 		}
 		writeProblem(c, http.StatusBadRequest, "Invalid request", "The body is not a valid JSON object.")
@@ -212,4 +213,20 @@ func randomID() string {
 	buf := make([]byte, 9)
 	_, _ = rand.Read(buf)
 	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+// jsonKind names the JSON type that holds values of a Go kind.
+func jsonKind(kind reflect.Kind) string {
+	switch kind {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	default:
+		return "a number"
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,25 +190,69 @@ func TestRoleGrantAppliesOnNextRequest(t *testing.T) {
 			}
 
 			revocation.revoke(t, roleName, user)
-			refused := env.call(t, token.AccessToken, http.MethodGet, "/v1/audit-events", nil).problem(t, http.StatusForbidden)
-			if !strings.Contains(refused.Detail, "audit:read") {
-				t.Errorf("403 detail %q does not name the missing permission audit:read", refused.Detail)
+			rejected := env.call(t, token.AccessToken, http.MethodGet, "/v1/audit-events", nil).problem(t, http.StatusForbidden)
+			if !strings.Contains(rejected.Detail, "audit:read") {
+				t.Errorf("403 detail %q does not name the missing permission audit:read", rejected.Detail)
 			}
 		})
 	}
 }
 
-func TestRoleRemovalOfUnheldRoleIsNotFound(t *testing.T) {
+func TestRoleChangeErrorsAreProblems(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "ada")
+	user := env.createListedUser(t, "nora", "Nora")
+	env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles", map[string]any{"name": "editors"}).
+		expectStatus(t, http.StatusCreated)
+
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		want   int
+	}{
+		{"create with taken name", http.MethodPost, "/v1/roles", map[string]any{"name": "user"}, http.StatusConflict},
+		{"rename to taken name", http.MethodPatch, "/v1/roles/editors", map[string]any{"name": "admin"}, http.StatusConflict},
+		{"remove role not held", http.MethodDelete, "/v1/users/" + user.ID + "/roles/user", nil, http.StatusNotFound},
+		{"assign unknown role", http.MethodPut, "/v1/users/" + user.ID + "/roles/no-such-role", nil, http.StatusNotFound},
+		{"user id not a UUID", http.MethodGet, "/v1/users/nora", nil, http.StatusNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env.call(t, adminToken.AccessToken, tc.method, tc.path, tc.body).problem(t, tc.want)
+		})
+	}
+}
+
+func TestRoleNamedLikeUUIDIsAddressable(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	_, adminToken := env.createAdmin(t, "ada")
 	user := env.createListedUser(t, "nora", "Nora")
 
-	removed := env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID+"/roles/user", nil)
-	removed.problem(t, http.StatusNotFound)
+	// 32 lower-case hex digits fit the role name pattern, and uuid.Parse
+	// also reads them as a UUID without dashes.
+	name := strings.ReplaceAll(uuid.NewString(), "-", "")
+	created := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles", map[string]any{"name": name})
+	// Rejecting such a name is as good a fix as finding the role by it.
+	if created.status == http.StatusBadRequest {
+		if fields := created.problem(t, http.StatusBadRequest).fields(); !slices.Equal(fields, []string{"name"}) {
+			t.Errorf("POST /v1/roles with a UUID-shaped name: problem fields %v, expected [name]", fields)
+		}
+		return
+	}
+	created.expectStatus(t, http.StatusCreated)
 
-	unknown := env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/users/"+user.ID+"/roles/no-such-role", nil)
-	unknown.problem(t, http.StatusNotFound)
+	got := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/roles/"+name, nil)
+	if got.status != http.StatusOK {
+		t.Errorf("GET /v1/roles/%s of a role just created with that name: status %d, expected 200", name, got.status)
+	}
+	assigned := env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/users/"+user.ID+"/roles/"+name, nil)
+	if assigned.status != http.StatusNoContent {
+		t.Errorf("PUT /v1/users/{id}/roles/%s: status %d, expected 204", name, assigned.status)
+	}
 }
 
 // adminRoute is one admin route of the user API, with the permission the
@@ -217,9 +262,9 @@ type adminRoute struct {
 	path       string
 	permission string
 	body       any
-	// statusWithPermission is the status a caller holding the permission
-	// gets for this request: the target ids do not exist and the bodies are
-	// empty, so no request changes anything.
+	// statusWithPermission is the status a caller with the permission gets.
+	// The target ids do not exist and the bodies are empty, so no request
+	// changes anything.
 	statusWithPermission int
 }
 
@@ -255,22 +300,23 @@ func TestAdminRoutesCheckTheirPermission(t *testing.T) {
 	env := newTestEnv(t)
 	routes := adminRoutes()
 
-	// A person with no role holds no permission: every admin route refuses.
+	// A person without a role has no permission, so every admin route
+	// rejects the request.
 	_, password := env.createUser(t, "plain")
 	plainToken := env.signIn(t, env.newBrowser(t), "plain", password, adminScopes...)
 	for _, route := range routes {
 		response := env.call(t, plainToken.AccessToken, route.method, route.path, route.body)
-		refused := response.problem(t, http.StatusForbidden)
-		if !strings.Contains(refused.Detail, route.permission) {
-			t.Errorf("%s: 403 detail %q does not name the permission %s", route, refused.Detail, route.permission)
+		rejected := response.problem(t, http.StatusForbidden)
+		if !strings.Contains(rejected.Detail, route.permission) {
+			t.Errorf("%s: 403 detail %q does not name the permission %s", route, rejected.Detail, route.permission)
 		}
 		if challenge := response.header.Get("WWW-Authenticate"); challenge != "" {
 			t.Errorf("%s: WWW-Authenticate %q on a permission failure, expected none because the token is valid", route, challenge)
 		}
 	}
 
-	// A person holding exactly one permission passes the routes that need
-	// it and no others.
+	// A person with exactly one permission passes the routes that need it
+	// and no others.
 	for _, permission := range []string{
 		storage.PermissionUsersRead, storage.PermissionUsersWrite, storage.PermissionRolesWrite, storage.PermissionAuditRead,
 	} {
@@ -322,7 +368,7 @@ func TestAdminRoutesRequireAdminScope(t *testing.T) {
 	env.call(t, token.AccessToken, http.MethodGet, "/v1/me", nil).expectStatus(t, http.StatusOK)
 }
 
-func TestClientCredentialsTokenIsRefused(t *testing.T) {
+func TestClientCredentialsTokenIsRejected(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	// The provider grants a client acting for itself no person scope such
@@ -336,9 +382,9 @@ func TestClientCredentialsTokenIsRefused(t *testing.T) {
 	me.problem(t, http.StatusForbidden)
 
 	users := env.call(t, token, http.MethodGet, "/v1/users", nil)
-	refused := users.problem(t, http.StatusForbidden)
-	if !strings.Contains(refused.Detail, "person") {
-		t.Errorf("GET /v1/users 403 detail %q, expected it to say the token must be issued to a person", refused.Detail)
+	rejected := users.problem(t, http.StatusForbidden)
+	if !strings.Contains(rejected.Detail, "person") {
+		t.Errorf("GET /v1/users 403 detail %q, expected it to say the token must be issued to a person", rejected.Detail)
 	}
 }
 
@@ -359,7 +405,7 @@ func TestRequestWithoutTokenIsUnauthorized(t *testing.T) {
 func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
-	_, oldPassword := env.createUser(t, "petra")
+	user, oldPassword := env.createUser(t, "petra")
 	changer := env.newBrowser(t)
 	changerToken := env.signIn(t, changer, "petra", oldPassword, personScopes...)
 	other := env.newBrowser(t)
@@ -380,6 +426,20 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	changed := env.call(t, changerToken.AccessToken, http.MethodPost, "/v1/me/password",
 		map[string]string{"current_password": oldPassword, "new_password": newPassword})
 	changed.expectStatus(t, http.StatusNoContent)
+
+	recorded, err := env.store.ListAuditEvents(context.Background(), storage.AuditFilter{
+		Subject: user.ID, Action: "user.password_changed", Limit: 10,
+	})
+	if err != nil {
+		t.Fatalf("list audit events: %v", err)
+	}
+	var outcomes []string
+	for _, event := range recorded {
+		outcomes = append(outcomes, event.Outcome)
+	}
+	if !slices.Equal(outcomes, []string{storage.OutcomeSuccess, storage.OutcomeFailure}) {
+		t.Errorf("user.password_changed outcomes newest first = %v, expected [success failure]", outcomes)
+	}
 
 	t.Run("old password no longer logs in", func(t *testing.T) {
 		b := env.newBrowser(t)
@@ -442,15 +502,15 @@ func TestDisabledUserCannotLogIn(t *testing.T) {
 		authURL, _, _ := env.authorizationURL(personScopes)
 		return b.login(env.issuer, b.get(authURL), "dora", password)
 	}
-	refused := loginPage(t)
-	if refused.status != http.StatusBadRequest {
-		t.Errorf("login of a disabled user: status %d, expected 400", refused.status)
+	rejected := loginPage(t)
+	if rejected.status != http.StatusBadRequest {
+		t.Errorf("login of a disabled user: status %d, expected 400", rejected.status)
 	}
-	if refused.location != "" {
-		t.Errorf("login of a disabled user redirected to %q, expected no redirect", refused.location)
+	if rejected.location != "" {
+		t.Errorf("login of a disabled user redirected to %q, expected no redirect", rejected.location)
 	}
-	if !strings.Contains(refused.body, "This account is disabled") {
-		t.Errorf("login page of a disabled user shows no disabled error: %.400s", refused.body)
+	if !strings.Contains(rejected.body, "This account is disabled") {
+		t.Errorf("login page of a disabled user shows no disabled error: %.400s", rejected.body)
 	}
 
 	status, refreshBody := env.refresh(t, userToken.RefreshToken)
@@ -602,6 +662,45 @@ func TestBadInputNamesEachField(t *testing.T) {
 	if user.Locale != "" {
 		t.Errorf("locale = %q after rejected requests, expected it unset", user.Locale)
 	}
+}
+
+func TestNonObjectBodyNamesNoField(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "ada")
+
+	for _, body := range []string{"[]", `"text"`, "42"} {
+		t.Run(body, func(t *testing.T) {
+			response := env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/me", body)
+			document := response.problem(t, http.StatusBadRequest)
+			for _, fieldError := range document.Errors {
+				if fieldError.Field == "" {
+					t.Errorf("problem reports an error with an empty field name (%q), expected a problem saying the body is not a JSON object", fieldError.Detail)
+				}
+			}
+			if strings.Contains(string(response.body), "userapi.") {
+				t.Errorf("problem exposes an internal Go type name: %s", response.body)
+			}
+		})
+	}
+}
+
+func TestOversizedBodyIsRejected(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "ada")
+
+	response := env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"name": strings.Repeat("n", 70_000)})
+	response.problem(t, http.StatusRequestEntityTooLarge)
+}
+
+func TestUnknownRouteReturnsProblem(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "ada")
+
+	env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/nothing-here", nil).problem(t, http.StatusNotFound)
+	env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/me", nil).problem(t, http.StatusMethodNotAllowed)
 }
 
 func TestTamperedCursorIsRejected(t *testing.T) {
@@ -769,7 +868,7 @@ func TestAuditEventsRecordChanges(t *testing.T) {
 		action, actor, subject, outcome string
 	}{
 		{"login", admin.ID, admin.ID, storage.OutcomeSuccess},
-		{"login", "", "", storage.OutcomeFailure},
+		{"login", "", user.ID, storage.OutcomeFailure},
 		{"login", user.ID, user.ID, storage.OutcomeSuccess},
 		{"user.profile_updated", user.ID, user.ID, storage.OutcomeSuccess},
 		{"user.password_changed", user.ID, user.ID, storage.OutcomeFailure},
@@ -885,6 +984,24 @@ func TestAuditEventsRecordChanges(t *testing.T) {
 		if !slices.Equal(eventIDs(within), eventIDs(all)) {
 			t.Errorf("a range around every event listed %d events, expected all %d", len(within), len(all))
 		}
+
+		// since includes an event at exactly its time, and until excludes it.
+		boundary := all[len(all)/2].OccurredAt
+		var wantSince, wantUntil []string
+		for _, event := range all {
+			if event.OccurredAt.Before(boundary) {
+				wantUntil = append(wantUntil, event.ID)
+			} else {
+				wantSince = append(wantSince, event.ID)
+			}
+		}
+		exact := url.QueryEscape(boundary.Format(time.RFC3339Nano))
+		if got := eventIDs(listAuditEvents(t, env, adminToken.AccessToken, "limit=200&since="+exact)); !slices.Equal(got, wantSince) {
+			t.Errorf("since=%s listed %v, expected %v", boundary.Format(time.RFC3339Nano), got, wantSince)
+		}
+		if got := eventIDs(listAuditEvents(t, env, adminToken.AccessToken, "limit=200&until="+exact)); !slices.Equal(got, wantUntil) {
+			t.Errorf("until=%s listed %v, expected %v", boundary.Format(time.RFC3339Nano), got, wantUntil)
+		}
 	})
 
 	t.Run("pagination", func(t *testing.T) {
@@ -983,6 +1100,48 @@ func TestRolesScopeAddsRolesClaim(t *testing.T) {
 	}
 }
 
+func TestRolesClaimEmptyForUserWithoutRoles(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, password := env.createUser(t, "nadia")
+
+	token := env.signIn(t, env.newBrowser(t), "nadia", password, "openid", "roles")
+	rawIDToken, _ := token.Extra("id_token").(string)
+	tokens := map[string]map[string]any{
+		"ID token":     jwtPayload(t, rawIDToken),
+		"access token": jwtPayload(t, token.AccessToken),
+	}
+	for name, claims := range tokens {
+		roles, ok := claims["roles"]
+		if !ok {
+			t.Errorf("%s of a user with no role has no roles claim, expected an empty list because the roles scope was granted", name)
+			continue
+		}
+		if list, isList := roles.([]any); !isList || len(list) != 0 {
+			t.Errorf("%s roles claim = %v, expected an empty list", name, roles)
+		}
+	}
+}
+
+func TestRefreshKeepsRolesClaim(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	user, password := env.createUser(t, "rita")
+	env.assignRole(t, user, storage.RoleUser)
+
+	token := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "roles", "offline_access")
+	status, body := env.refresh(t, token.RefreshToken)
+	if status != http.StatusOK {
+		t.Fatalf("refresh: status %d %v, expected 200", status, body)
+	}
+	for _, name := range []string{"access_token", "id_token"} {
+		raw, _ := body[name].(string)
+		if got := stringList(jwtPayload(t, raw)["roles"]); !slices.Equal(got, []string{"user"}) {
+			t.Errorf("refreshed %s roles claim = %v, expected [user]", name, got)
+		}
+	}
+}
+
 // stringList converts a decoded JSON array of strings, or returns nil.
 func stringList(value any) []string {
 	items, ok := value.([]any)
@@ -997,7 +1156,7 @@ func stringList(value any) []string {
 	return list
 }
 
-func TestConcurrentChangesKeepAuditChain(t *testing.T) {
+func TestAuditChainIntactAfterConcurrentChanges(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	_, adminToken := env.createAdmin(t, "ada")
@@ -1055,5 +1214,52 @@ func TestConcurrentChangesKeepAuditChain(t *testing.T) {
 		if count != len(users) {
 			t.Errorf("%d %s events, expected %d", count, action, len(users))
 		}
+	}
+}
+
+func TestDisableSurvivesConcurrentProfileEdit(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "ada")
+	user, password := env.createUser(t, "rex")
+	token := env.signIn(t, env.newBrowser(t), "rex", password, personScopes...)
+
+	// The race needs a profile edit that reads the user before the disable
+	// commits and writes after it, so each round keeps several in flight.
+	const rounds, editors = 10, 12
+	for round := 1; round <= rounds; round++ {
+		var stop atomic.Bool
+		var edits atomic.Int64
+		var wg sync.WaitGroup
+		for range editors {
+			wg.Go(func() {
+				for !stop.Load() {
+					response, err := env.send(token.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"name": "Rex"})
+					if err != nil || response.status == http.StatusForbidden {
+						return
+					}
+					edits.Add(1)
+				}
+			})
+		}
+		for deadline := time.Now().Add(10 * time.Second); edits.Load() < editors && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+
+		disabled := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/disable", nil)
+		// Edits that read the user before the disable finish meanwhile.
+		time.Sleep(200 * time.Millisecond)
+		stop.Store(true)
+		wg.Wait()
+		disabled.expectStatus(t, http.StatusOK)
+
+		stored, err := env.store.GetUser(context.Background(), user.ID)
+		if err != nil {
+			t.Fatalf("get user: %v", err)
+		}
+		if !stored.Disabled {
+			t.Fatalf("round %d: user is enabled again after POST /disable returned 200 and the user's own PATCH /v1/me requests finished, expected disabled", round)
+		}
+		env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/enable", nil).expectStatus(t, http.StatusOK)
 	}
 }

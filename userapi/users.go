@@ -194,7 +194,7 @@ func (a *API) setDisabled(c *gin.Context, disabled bool) {
 	}
 	ctx := c.Request.Context()
 	err := a.store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.store.UpdateUser(ctx, user); err != nil {
+		if err := a.store.SetUserDisabled(ctx, user.ID, disabled); err != nil {
 			return err
 		}
 		return a.store.AppendAuditEvent(ctx, auditEvent(c, action, user.ID, nil))
