@@ -10,16 +10,16 @@ import (
 )
 
 func TestPasswordLimiterBoundsConcurrency(t *testing.T) {
-	limiter := &passwordLimiter{slots: make(chan struct{}, 1), wait: 50 * time.Millisecond}
+	limiter := &PasswordLimiter{slots: make(chan struct{}, 1), wait: 50 * time.Millisecond}
 	limiter.slots <- struct{}{} // one check in progress
 
-	_, err := limiter.verify(context.Background(), dummyPasswordHash, "password")
+	_, err := limiter.Verify(context.Background(), dummyPasswordHash, "password")
 	if !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("verify with every slot taken = %v, want an unavailable error", err)
 	}
 
 	<-limiter.slots
-	ok, err := limiter.verify(context.Background(), HashPassword("correct horse"), "correct horse")
+	ok, err := limiter.Verify(context.Background(), HashPassword("correct horse"), "correct horse")
 	if err != nil || !ok {
 		t.Errorf("verify with a free slot = %t, %v", ok, err)
 	}

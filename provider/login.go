@@ -135,7 +135,7 @@ func (p *Provider) authenticate(c *gin.Context, username, password string) (*sto
 	if user != nil {
 		hash = user.PasswordHash
 	}
-	matches, err := p.passwords.verify(c.Request.Context(), hash, password)
+	matches, err := p.passwords.Verify(c.Request.Context(), hash, password)
 	if err != nil {
 		return nil, err
 	}

@@ -125,7 +125,7 @@ type Provider struct {
 	csrfKey   []byte
 	pages     *template.Template
 	logger    *slog.Logger
-	passwords *passwordLimiter
+	passwords *PasswordLimiter
 	// secureCookies is false only for an http issuer on a loopback host.
 	secureCookies bool
 	now           func() time.Time
@@ -263,7 +263,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		csrfKey:       csrfKey,
 		pages:         pages,
 		logger:        cfg.Logger,
-		passwords:     newPasswordLimiter(),
+		passwords:     NewPasswordLimiter(),
 		secureCookies: strings.HasPrefix(cfg.Issuer, "https://"),
 		now:           time.Now,
 	}, nil

@@ -180,10 +180,10 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
-// passwordLimiter bounds how many argon2id checks run at once. Each one
+// PasswordLimiter bounds how many argon2id checks run at once. Each one
 // holds argonMemoryKiB of memory, so unbounded concurrent logins would let
 // anyone exhaust the server's memory without an account.
-type passwordLimiter struct {
+type PasswordLimiter struct {
 	slots chan struct{}
 	wait  time.Duration
 }
@@ -192,12 +192,15 @@ type passwordLimiter struct {
 // answer 503.
 var errPasswordCheckBusy = errors.New("too many sign-ins in progress")
 
-func newPasswordLimiter() *passwordLimiter {
-	return &passwordLimiter{slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), wait: 10 * time.Second}
+// NewPasswordLimiter allows as many concurrent checks as there are CPUs,
+// and at least two.
+func NewPasswordLimiter() *PasswordLimiter {
+	return &PasswordLimiter{slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), wait: 10 * time.Second}
 }
 
-// verify checks password against encoded once a slot is free.
-func (l *passwordLimiter) verify(ctx context.Context, encoded, password string) (bool, error) {
+// Verify checks password against encoded once a slot is free. It fails
+// with an error wrapping storage.ErrUnavailable when none frees up in time.
+func (l *PasswordLimiter) Verify(ctx context.Context, encoded, password string) (bool, error) {
 	timer := time.NewTimer(l.wait)
 	defer timer.Stop()
 	select {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	"gorm.io/gorm/clause"
 )
 
 // User is a person who can log in.
@@ -200,4 +201,20 @@ func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled boo
 		return fosite.ErrNotFound
 	}
 	return nil
+}
+
+// GetUserForUpdate loads a user inside a transaction and locks the row
+// until it ends, so that a read-modify-write cannot lose a concurrent
+// change. SQLite needs no lock: its write transactions run one at a time.
+func (s *Store) GetUserForUpdate(ctx context.Context, id string) (*User, error) {
+	query := s.db(ctx).Where("id = ?", id)
+	if s.database.Dialect == "postgres" {
+		query = query.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var row userRow
+	if err := query.Take(&row).Error; err != nil {
+		return nil, translate(err)
+	}
+	u := User(row)
+	return &u, nil
 }

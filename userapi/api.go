@@ -12,6 +12,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -28,6 +29,7 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	CreateUser(ctx context.Context, user *storage.User) error
 	UpdateUser(ctx context.Context, user *storage.User) error
+	GetUserForUpdate(ctx context.Context, id string) (*storage.User, error)
 	SetUserDisabled(ctx context.Context, userID string, disabled bool) error
 	DeleteUser(ctx context.Context, id string) error
 	ListUsers(ctx context.Context, search, after string, limit int) ([]*storage.User, error)
@@ -75,11 +77,12 @@ type Config struct {
 
 // API serves the user API.
 type API struct {
-	store    Store
-	sessions Sessions
-	verifier *bearer.Verifier
-	cursors  cursorCodec
-	logger   *slog.Logger
+	store     Store
+	passwords *provider.PasswordLimiter
+	sessions  Sessions
+	verifier  *bearer.Verifier
+	cursors   cursorCodec
+	logger    *slog.Logger
 }
 
 // New returns the user API. verifier checks every access token.
@@ -90,7 +93,8 @@ func New(cfg Config, store Store, sessions Sessions, verifier *bearer.Verifier) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &API{store: store, sessions: sessions, verifier: verifier, cursors: cursorCodec{key: cfg.CursorKey}, logger: cfg.Logger}, nil
+	return &API{store: store, passwords: provider.NewPasswordLimiter(), sessions: sessions, verifier: verifier,
+		cursors: cursorCodec{key: cfg.CursorKey}, logger: cfg.Logger}, nil
 }
 
 // maxBodyBytes caps request bodies; profiles and roles are small.
@@ -153,7 +157,8 @@ func (a *API) ready(c *gin.Context) {
 type contextKey string
 
 const (
-	keyUser      contextKey = "latchkey.user"
+	keyUser        contextKey = "latchkey.user"
+	keyPermissions contextKey = "latchkey.permissions"
 	keyRequestID contextKey = "latchkey.request_id"
 )
 
@@ -225,8 +230,38 @@ func (a *API) require(permission string) gin.HandlerFunc {
 			writeProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs the permission "+permission+".")
 			return
 		}
+		c.Set(string(keyPermissions), permissions)
 		c.Next()
 	}
+}
+
+// covers reports whether the acting user holds every permission in
+// wanted. Administrators can hand out, and act on holders of, only what
+// they hold themselves, so no permission can be used to gain another.
+func covers(c *gin.Context, wanted []string) bool {
+	value, _ := c.Get(string(keyPermissions))
+	held, _ := value.([]string)
+	for _, permission := range wanted {
+		if !slices.Contains(held, permission) {
+			return false
+		}
+	}
+	return true
+}
+
+// requireCovers answers 403 unless the acting user holds every permission
+// of target, the user about to be changed.
+func (a *API) requireCovers(c *gin.Context, target *storage.User) bool {
+	permissions, err := a.store.UserPermissions(c.Request.Context(), target.ID)
+	if err != nil {
+		a.writeStoreError(c, err)
+		return false
+	}
+	if !covers(c, permissions) {
+		writeProblem(c, http.StatusForbidden, "Forbidden", "This user holds permissions you do not hold.")
+		return false
+	}
+	return true
 }
 
 func currentUser(c *gin.Context) *storage.User {
@@ -270,4 +305,25 @@ func (a *API) endSessions(ctx context.Context, userID, keepSessionID string) err
 		}
 	}
 	return a.store.RevokeUserTokens(ctx, userID, keepSessionID)
+}
+
+// updateProfile applies a validated patch to the current row of a user,
+// locked for the transaction, and records the change, so that two
+// concurrent edits of one user cannot undo each other.
+func (a *API) updateProfile(c *gin.Context, userID string, patch *profilePatch, action string) (*storage.User, error) {
+	var updated *storage.User
+	err := a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
+		user, err := a.store.GetUserForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		var ignored fieldErrors // the patch was validated before
+		patch.apply(user, &ignored)
+		if err := a.store.UpdateUser(ctx, user); err != nil {
+			return err
+		}
+		updated = user
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, action, user.ID, changedFields(patch)))
+	})
+	return updated, err
 }

@@ -36,23 +36,18 @@ func (a *API) patchMe(c *gin.Context) {
 			errs.add(field, "only an administrator can change this field")
 		}
 	}
-	user := *currentUser(c)
-	patch.apply(&user, &errs)
+	preview := *currentUser(c)
+	patch.apply(&preview, &errs)
 	if errs.write(c) {
 		return
 	}
 
-	err := a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
-		if err := a.store.UpdateUser(ctx, &user); err != nil {
-			return err
-		}
-		return a.store.AppendAuditEvent(ctx, auditEvent(c, "user.profile_updated", user.ID, changedFields(&patch)))
-	})
+	user, err := a.updateProfile(c, preview.ID, &patch, "user.profile_updated")
 	if err != nil {
 		a.writeStoreError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toUserJSON(&user))
+	c.JSON(http.StatusOK, toUserJSON(user))
 }
 
 // changedFields lists the fields a patch sets, for the audit log; values
@@ -96,7 +91,12 @@ func (a *API) changePassword(c *gin.Context) {
 	}
 
 	ctx := c.Request.Context()
-	if !provider.VerifyPassword(user.PasswordHash, body.CurrentPassword) {
+	matches, err := a.passwords.Verify(ctx, user.PasswordHash, body.CurrentPassword)
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	if !matches {
 		event := auditEvent(c, "user.password_changed", user.ID, map[string]any{"reason": "wrong current password"})
 		event.Outcome = storage.OutcomeFailure
 		if err := a.store.AppendAuditEvent(ctx, event); err != nil {
@@ -108,7 +108,7 @@ func (a *API) changePassword(c *gin.Context) {
 	}
 
 	hash := provider.HashPassword(body.NewPassword)
-	err := a.store.InTx(ctx, func(ctx context.Context) error {
+	err = a.store.InTx(ctx, func(ctx context.Context) error {
 		if err := a.store.SetPasswordHash(ctx, user.ID, hash); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package userapi
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -78,9 +79,19 @@ type profilePatch struct {
 func decodeJSON(c *gin.Context, target any) bool {
 	decoder := json.NewDecoder(c.Request.Body)
 	decoder.DisallowUnknownFields()
-	err := decoder.Decode(target)
+	var raw json.RawMessage
+	err := decoder.Decode(&raw)
 	if err == nil && decoder.Decode(&struct{}{}) != io.EOF {
 		err = errors.New("the body holds more than one JSON value")
+	}
+	if err == nil && !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+		writeProblem(c, http.StatusBadRequest, "Invalid request", "The body must be a JSON object.")
+		return false
+	}
+	if err == nil {
+		strict := json.NewDecoder(bytes.NewReader(raw))
+		strict.DisallowUnknownFields()
+		err = strict.Decode(target)
 	}
 	if err == nil {
 		return true

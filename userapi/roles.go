@@ -97,6 +97,9 @@ func (a *API) createRole(c *gin.Context) {
 	}
 	role := &storage.Role{Permissions: []string{}}
 	body.apply(role, &errs)
+	if len(errs) == 0 && !covers(c, role.Permissions) {
+		errs.add("permissions", "includes permissions you do not hold")
+	}
 	if errs.write(c) {
 		return
 	}
@@ -125,7 +128,14 @@ func (a *API) patchRole(c *gin.Context) {
 		return
 	}
 	var errs fieldErrors
+	oldName, oldPermissions := role.Name, role.Permissions
 	body.apply(role, &errs)
+	if builtInRole(&storage.Role{Name: oldName}) && role.Name != oldName {
+		errs.add("name", "the built-in roles admin and user cannot be renamed")
+	}
+	if len(errs) == 0 && (!covers(c, role.Permissions) || !covers(c, oldPermissions)) {
+		errs.add("permissions", "you can change only roles whose permissions you hold")
+	}
 	if errs.write(c) {
 		return
 	}
@@ -149,6 +159,14 @@ func (a *API) deleteRole(c *gin.Context) {
 		a.writeStoreError(c, err)
 		return
 	}
+	if builtInRole(role) {
+		writeProblem(c, http.StatusConflict, "Conflict", "The built-in roles admin and user cannot be deleted.")
+		return
+	}
+	if !covers(c, role.Permissions) {
+		writeProblem(c, http.StatusForbidden, "Forbidden", "This role grants permissions you do not hold.")
+		return
+	}
 	err = a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
 		if err := a.store.DeleteRole(ctx, role.ID); err != nil {
 			return err
@@ -160,4 +178,10 @@ func (a *API) deleteRole(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// builtInRole reports whether role is one every database starts with. They
+// keep their names, because the CLI and the docs rely on them.
+func builtInRole(role *storage.Role) bool {
+	return role.Name == storage.RoleAdmin || role.Name == storage.RoleUser
 }

@@ -1224,33 +1224,11 @@ func TestDisableSurvivesConcurrentProfileEdit(t *testing.T) {
 	user, password := env.createUser(t, "rex")
 	token := env.signIn(t, env.newBrowser(t), "rex", password, personScopes...)
 
-	// The race needs a profile edit that reads the user before the disable
-	// commits and writes after it, so each round keeps several in flight.
-	const rounds, editors = 10, 12
-	for round := 1; round <= rounds; round++ {
-		var stop atomic.Bool
-		var edits atomic.Int64
-		var wg sync.WaitGroup
-		for range editors {
-			wg.Go(func() {
-				for !stop.Load() {
-					response, err := env.send(token.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"name": "Rex"})
-					if err != nil || response.status == http.StatusForbidden {
-						return
-					}
-					edits.Add(1)
-				}
-			})
-		}
-		for deadline := time.Now().Add(10 * time.Second); edits.Load() < editors && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-
-		disabled := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/disable", nil)
-		// Edits that read the user before the disable finish meanwhile.
-		time.Sleep(200 * time.Millisecond)
-		stop.Store(true)
-		wg.Wait()
+	for round := 1; round <= 10; round++ {
+		var disabled *apiResponse
+		editProfileDuring(t, env, token.AccessToken, func() {
+			disabled = env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/disable", nil)
+		})
 		disabled.expectStatus(t, http.StatusOK)
 
 		stored, err := env.store.GetUser(context.Background(), user.ID)
@@ -1262,4 +1240,64 @@ func TestDisableSurvivesConcurrentProfileEdit(t *testing.T) {
 		}
 		env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/enable", nil).expectStatus(t, http.StatusOK)
 	}
+}
+
+func TestAdminEditSurvivesConcurrentProfileEdit(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "ada")
+	user, password := env.createUser(t, "rex")
+	token := env.signIn(t, env.newBrowser(t), "rex", password, personScopes...)
+
+	// Each round flips email_verified, a field only an administrator may
+	// change, while the user edits other fields of the same profile.
+	for round := 1; round <= 10; round++ {
+		verified := round%2 == 0
+		var patched *apiResponse
+		editProfileDuring(t, env, token.AccessToken, func() {
+			patched = env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/users/"+user.ID,
+				map[string]any{"email_verified": verified})
+		})
+		patched.expectStatus(t, http.StatusOK)
+
+		stored, err := env.store.GetUser(context.Background(), user.ID)
+		if err != nil {
+			t.Fatalf("get user: %v", err)
+		}
+		if stored.EmailVerified != verified {
+			t.Fatalf("round %d: email_verified = %t, expected %t as the administrator's PATCH set it while the user's own PATCH /v1/me requests ran",
+				round, stored.EmailVerified, verified)
+		}
+	}
+}
+
+// editProfileDuring runs change while the user of accessToken keeps
+// several PATCH /v1/me requests in flight. A lost update needs an edit
+// that reads the user before change commits and writes after it.
+func editProfileDuring(t *testing.T, env *testEnv, accessToken string, change func()) {
+	t.Helper()
+	const editors = 12
+	var stop atomic.Bool
+	var edits atomic.Int64
+	var wg sync.WaitGroup
+	for range editors {
+		wg.Go(func() {
+			for !stop.Load() {
+				response, err := env.send(accessToken, http.MethodPatch, "/v1/me", map[string]string{"name": "Rex"})
+				if err != nil || response.status == http.StatusForbidden {
+					return
+				}
+				edits.Add(1)
+			}
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); edits.Load() < editors && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+
+	change()
+	// Edits that read the user before the change finish meanwhile.
+	time.Sleep(200 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
 }

@@ -121,6 +121,10 @@ func (a *API) createUser(c *gin.Context) {
 			errs.add("roles", "unknown role "+strconv.Quote(name))
 			continue
 		}
+		if !covers(c, role.Permissions) {
+			errs.add("roles", "role "+strconv.Quote(name)+" grants permissions you do not hold")
+			continue
+		}
 		roles = append(roles, role)
 	}
 	if errs.write(c) {
@@ -148,7 +152,7 @@ func (a *API) createUser(c *gin.Context) {
 
 func (a *API) patchUser(c *gin.Context) {
 	user, ok := a.userParam(c)
-	if !ok {
+	if !ok || !a.requireCovers(c, user) {
 		return
 	}
 	var patch profilePatch
@@ -156,21 +160,17 @@ func (a *API) patchUser(c *gin.Context) {
 		return
 	}
 	var errs fieldErrors
-	patch.apply(user, &errs)
+	preview := *user
+	patch.apply(&preview, &errs)
 	if errs.write(c) {
 		return
 	}
-	err := a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
-		if err := a.store.UpdateUser(ctx, user); err != nil {
-			return err
-		}
-		return a.store.AppendAuditEvent(ctx, auditEvent(c, "user.updated", user.ID, changedFields(&patch)))
-	})
+	updated, err := a.updateProfile(c, user.ID, &patch, "user.updated")
 	if err != nil {
 		a.writeStoreError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toUserJSON(user))
+	c.JSON(http.StatusOK, toUserJSON(updated))
 }
 
 func (a *API) disableUser(c *gin.Context) { a.setDisabled(c, true) }
@@ -180,7 +180,7 @@ func (a *API) enableUser(c *gin.Context)  { a.setDisabled(c, false) }
 // session of the user and revokes their tokens.
 func (a *API) setDisabled(c *gin.Context, disabled bool) {
 	user, ok := a.userParam(c)
-	if !ok {
+	if !ok || !a.requireCovers(c, user) {
 		return
 	}
 	if disabled && user.ID == currentUser(c).ID {
@@ -212,7 +212,7 @@ func (a *API) setDisabled(c *gin.Context, disabled bool) {
 // deleteUser ends a user's sessions and tokens, then deletes the user.
 func (a *API) deleteUser(c *gin.Context) {
 	user, ok := a.userParam(c)
-	if !ok {
+	if !ok || !a.requireCovers(c, user) {
 		return
 	}
 	if user.ID == currentUser(c).ID {
@@ -261,6 +261,12 @@ func (a *API) changeRole(c *gin.Context, assign bool) {
 	role, err := a.store.GetRole(c.Request.Context(), c.Param("role"))
 	if err != nil {
 		a.writeStoreError(c, err)
+		return
+	}
+	if !covers(c, role.Permissions) || !a.requireCovers(c, user) {
+		if !c.IsAborted() {
+			writeProblem(c, http.StatusForbidden, "Forbidden", "This role grants permissions you do not hold.")
+		}
 		return
 	}
 	action := "role.removed"
