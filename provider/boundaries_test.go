@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -150,4 +151,72 @@ func TestPublicClientRevokesItsToken(t *testing.T) {
 		"grant_type": {"refresh_token"}, "refresh_token": {token.RefreshToken}, "client_id": {clientID},
 	})
 	expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
+}
+
+func TestDisabledUserGetsNoTokens(t *testing.T) {
+	env := newTestEnv(t)
+	clientID, secret := env.createClient(t, clientSpec{firstParty: true})
+	user, password := env.createUser(t, "bert")
+	rp := newRelyingParty(t, env, clientID, secret)
+	ctx := context.Background()
+
+	first, verifier := codeFor(t, env, rp, "bert", password)
+	token, err := rp.config.Exchange(ctx, first, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, verifier2 := codeFor(t, env, rp, "bert", password)
+
+	if err := env.store.SetUserDisabled(ctx, user.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callbackURL}, "code_verifier": {verifier2},
+	})
+	expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
+	status, _, body = postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {token.RefreshToken},
+	})
+	expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
+}
+
+func TestRefreshCarriesCurrentRoles(t *testing.T) {
+	env := newTestEnv(t)
+	clientID, secret := env.createClient(t, clientSpec{firstParty: true,
+		scopes: []string{"openid", "offline_access", "roles"}})
+	user, password := env.createUser(t, "carla")
+	ctx := context.Background()
+	admin, err := env.store.GetRole(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.store.AssignRole(ctx, user.ID, admin.ID); err != nil {
+		t.Fatal(err)
+	}
+	rp := newRelyingParty(t, env, clientID, secret, "openid", "offline_access", "roles")
+	code, verifier := codeFor(t, env, rp, "carla", password)
+	token, err := rp.config.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, claims := decodeJWT(t, token.AccessToken); !strings.Contains(fmt.Sprint(claims["roles"]), "admin") {
+		t.Fatalf("roles before the change = %v", claims["roles"])
+	}
+
+	if err := env.store.RemoveRole(ctx, user.ID, admin.ID); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {token.RefreshToken},
+	})
+	if status != http.StatusOK {
+		t.Fatalf("refresh: %d %v", status, body)
+	}
+	_, accessClaims := decodeJWT(t, body["access_token"].(string))
+	_, idClaims := decodeJWT(t, body["id_token"].(string))
+	for name, claims := range map[string]map[string]any{"access token": accessClaims, "ID token": idClaims} {
+		if roles, ok := claims["roles"].([]any); !ok || len(roles) != 0 {
+			t.Errorf("%s roles after the admin role was removed = %v, want []", name, claims["roles"])
+		}
+	}
 }

@@ -44,6 +44,9 @@ func (p *Provider) token(c *gin.Context) {
 
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		p.prepareClientCredentials(ar, session)
+	} else if err := p.refreshPerson(ctx, ar); err != nil {
+		p.writeOAuthError(c, err, grantType)
+		return
 	}
 
 	response, err := p.newAccessResponse(ctx, ar)
@@ -290,4 +293,45 @@ func bearerToken(r *http.Request) (token string, err error) {
 		return strings.TrimSpace(value), nil
 	}
 	return fromForm, nil
+}
+
+// refreshPerson checks, for a grant with a person behind it, that the
+// person may still have tokens, and brings the claims the new tokens carry
+// up to date: roles and profile claims may have changed since the grant.
+//
+// fosite replaces the session it was given with a copy of the stored one on
+// refresh, so the request's own session is the one to change.
+func (p *Provider) refreshPerson(ctx context.Context, ar fosite.AccessRequester) error {
+	session, ok := ar.GetSession().(*Session)
+	if !ok || session.LoginSessionID == "" || session.GetSubject() == "" {
+		return nil
+	}
+	user, err := p.store.GetUser(ctx, session.GetSubject())
+	if errors.Is(err, fosite.ErrNotFound) {
+		return fosite.ErrInvalidGrant.WithHint("The user no longer exists.")
+	}
+	if err != nil {
+		return err
+	}
+	if user.Disabled {
+		return fosite.ErrInvalidGrant.WithHint("The user account is disabled.")
+	}
+
+	roles, err := p.roleNames(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	if session.Roles != nil {
+		session.Roles = roles
+	}
+	claims := session.IDTokenClaims()
+	if claims.Extra == nil {
+		claims.Extra = map[string]interface{}{}
+	}
+	for name, value := range userClaims(user, roles, ar.GetGrantedScopes()) {
+		if name != "sub" {
+			claims.Extra[name] = value
+		}
+	}
+	return nil
 }

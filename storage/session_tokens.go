@@ -12,5 +12,8 @@ func (s *Store) RevokeSessionTokens(ctx context.Context, sessionID string) error
 	if err := db.Table(tableRefreshTokens).Where("session_id = ?", sessionID).Update("active", false).Error; err != nil {
 		return translate(err)
 	}
-	return translate(db.Table(tableAccessTokens).Where("session_id = ?", sessionID).Delete(&requestRow{}).Error)
+	if err := db.Table(tableAccessTokens).Where("session_id = ?", sessionID).Delete(&requestRow{}).Error; err != nil {
+		return translate(err)
+	}
+	return translate(db.Table(tableAuthorizeCodes).Where("session_id = ?", sessionID).Update("active", false).Error)
 }

@@ -187,7 +187,11 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID, keepSessionID stri
 		return translate(err)
 	}
 	access := db.Table(tableAccessTokens).Where("subject = ? AND session_id <> ?", userID, keepSessionID)
-	return translate(access.Delete(&requestRow{}).Error)
+	if err := access.Delete(&requestRow{}).Error; err != nil {
+		return translate(err)
+	}
+	codes := db.Table(tableAuthorizeCodes).Where("subject = ? AND session_id <> ?", userID, keepSessionID)
+	return translate(codes.Update("active", false).Error)
 }
 
 // SetUserDisabled disables or enables a user.

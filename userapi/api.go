@@ -159,7 +159,7 @@ type contextKey string
 const (
 	keyUser        contextKey = "latchkey.user"
 	keyPermissions contextKey = "latchkey.permissions"
-	keyRequestID contextKey = "latchkey.request_id"
+	keyRequestID   contextKey = "latchkey.request_id"
 )
 
 // requestID gives each request an id, in the X-Request-Id header and on
