@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -76,9 +77,9 @@ type auditContent struct {
 	Details    string `json:"details"`
 }
 
-// chainHash returns the hash of a row: SHA-256 over the previous row's hash
-// and the row's content, hex-encoded.
-func chainHash(row *auditRow) string {
+// chainHash returns the hash of a row over the previous row's hash and the
+// row's content, hex-encoded: HMAC-SHA256 under key, or SHA-256 without.
+func chainHash(row *auditRow, key []byte) string {
 	content, _ := json.Marshal(auditContent{
 		ID:         row.ID,
 		OccurredAt: row.OccurredAt.UTC().Format(time.RFC3339Nano),
@@ -93,6 +94,9 @@ func chainHash(row *auditRow) string {
 		Details:    row.Details,
 	})
 	sum := sha256.New()
+	if key != nil {
+		sum = hmac.New(sha256.New, key)
+	}
 	sum.Write([]byte(row.PrevHash))
 	sum.Write([]byte{'\n'})
 	sum.Write(content)
@@ -148,7 +152,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, event *AuditEvent) error {
 		if len(previous) > 0 {
 			row.PrevHash = previous[0]
 		}
-		row.Hash = chainHash(&row)
+		row.Hash = chainHash(&row, s.auditKey)
 		if err := db.Create(&row).Error; err != nil {
 			return translate(err)
 		}
@@ -219,12 +223,15 @@ type AuditVerification struct {
 const verifyBatch = 1000
 
 // VerifyAuditChain recomputes every row's hash in order and checks that
-// each row links to the one before. The first row's link is taken as
-// given, so that a log pruned of its oldest rows still verifies.
+// each row links to the one before. A first row that links to an earlier
+// row must be covered by an audit.pruned event recording that row's hash,
+// so that deleting the oldest events is detected unless it was a pruning.
+// Deleting the newest events leaves no trace in the log itself.
 func (s *Store) VerifyAuditChain(ctx context.Context) (AuditVerification, error) {
 	var result AuditVerification
-	var previousHash string
-	var lastSeq int64
+	var previousHash, firstPrevHash string
+	var firstSeq, lastSeq int64
+	prunedThrough := map[string]bool{}
 	first := true
 	for {
 		var rows []auditRow
@@ -237,9 +244,19 @@ func (s *Store) VerifyAuditChain(ctx context.Context) (AuditVerification, error)
 			case !first && row.PrevHash != previousHash:
 				result.BrokenSeq, result.Reason = row.Seq, "does not link to the previous row"
 				return result, nil
-			case chainHash(row) != row.Hash:
+			case chainHash(row, s.auditKey) != row.Hash:
 				result.BrokenSeq, result.Reason = row.Seq, "content does not match its hash"
 				return result, nil
+			}
+			if first {
+				firstSeq, firstPrevHash = row.Seq, row.PrevHash
+			}
+			if row.Action == AuditActionPruned {
+				var details struct {
+					LastHash string `json:"last_hash"`
+				}
+				_ = json.Unmarshal([]byte(row.Details), &details)
+				prunedThrough[details.LastHash] = true
 			}
 			first = false
 			previousHash = row.Hash
@@ -247,29 +264,60 @@ func (s *Store) VerifyAuditChain(ctx context.Context) (AuditVerification, error)
 			result.Checked++
 		}
 		if len(rows) < verifyBatch {
+			if firstPrevHash != "" && !prunedThrough[firstPrevHash] {
+				result.BrokenSeq, result.Reason = firstSeq, "links to a deleted row that no pruning recorded"
+			}
 			return result, nil
 		}
 	}
 }
 
-// PruneAuditEvents deletes events that occurred before cutoff, oldest
-// first, in batches. The remaining rows still verify: the new first row's
-// link is taken as given.
+// AuditActionPruned is the event PruneAuditEvents appends: its details
+// record the hash of the last deleted event.
+const AuditActionPruned = "audit.pruned"
+
+// PruneAuditEvents deletes the events before the first one that occurred
+// at or after cutoff, in batches, and appends an audit.pruned event that
+// records the hash of the last deleted one. It deletes by sequence, never
+// leaving a gap, because clocks may order events differently from the
+// chain.
 func (s *Store) PruneAuditEvents(ctx context.Context, cutoff time.Time, batchSize int) (int64, error) {
 	if batchSize <= 0 {
 		batchSize = DefaultCleanupBatch
 	}
+	db := s.base.WithContext(ctx)
+	var boundary []int64
+	if err := db.Model(&auditRow{}).Where("occurred_at >= ?", cutoff.UTC()).Order("seq").Limit(1).Pluck("seq", &boundary).Error; err != nil {
+		return 0, translate(err)
+	}
+	var last []auditRow
+	query := db.Order("seq DESC").Limit(1)
+	if len(boundary) > 0 {
+		query = query.Where("seq < ?", boundary[0])
+	}
+	if err := query.Find(&last).Error; err != nil {
+		return 0, translate(err)
+	}
+	if len(last) == 0 {
+		return 0, nil
+	}
+	through := last[0]
+
 	var deleted int64
 	for {
-		result := s.base.WithContext(ctx).Exec(
-			"DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE occurred_at < ? ORDER BY seq LIMIT ?)",
-			cutoff.UTC(), batchSize)
+		result := db.Exec("DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE seq <= ? ORDER BY seq LIMIT ?)",
+			through.Seq, batchSize)
 		if result.Error != nil {
 			return deleted, translate(result.Error)
 		}
 		deleted += result.RowsAffected
 		if result.RowsAffected < int64(batchSize) {
-			return deleted, nil
+			break
 		}
 	}
+	event := &AuditEvent{
+		ActorType: ActorSystem, ActorID: "janitor", Action: AuditActionPruned,
+		Details: map[string]any{"through_seq": through.Seq, "last_hash": through.Hash, "deleted": deleted, "cutoff": cutoff.UTC()},
+	}
+	return deleted, s.AppendAuditEvent(ctx, event)
 }

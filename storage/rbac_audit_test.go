@@ -146,8 +146,65 @@ func TestAuditPruneKeepsChainVerifiable(t *testing.T) {
 			t.Fatalf("pruned %d, %v; want 3", deleted, err)
 		}
 		verification, err := store.VerifyAuditChain(ctx)
-		if err != nil || verification.BrokenSeq != 0 || verification.Checked != 1 {
+		if err != nil || verification.BrokenSeq != 0 || verification.Checked != 2 {
+			t.Errorf("after pruning: %+v, %v; want the remaining event and the pruning record intact", verification, err)
+		}
+	})
+}
+
+func TestAuditChainDetectsDeletedOldestRows(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store *storage.Store, db *storage.Database) {
+		ctx := t.Context()
+		store.SetAuditKey([]byte("0123456789abcdef0123456789abcdef"))
+		for range 3 {
+			if err := store.AppendAuditEvent(ctx, &storage.AuditEvent{ActorType: storage.ActorSystem, Action: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.DB.Exec("DELETE FROM audit_events WHERE seq = (SELECT MIN(seq) FROM audit_events)").Error; err != nil {
+			t.Fatal(err)
+		}
+		verification, err := store.VerifyAuditChain(ctx)
+		if err != nil || verification.BrokenSeq == 0 {
+			t.Errorf("oldest row deleted without pruning: %+v, %v; want a broken link", verification, err)
+		}
+	})
+}
+
+func TestAuditPruneByChainOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store *storage.Store, _ *storage.Database) {
+		ctx := t.Context()
+		now := time.Now()
+		// Clocks disagree with the chain: the third event claims to be older
+		// than the second.
+		for _, age := range []time.Duration{48 * time.Hour, 23 * time.Hour, 25 * time.Hour, 0} {
+			event := &storage.AuditEvent{ActorType: storage.ActorSystem, Action: "test", OccurredAt: now.Add(-age)}
+			if err := store.AppendAuditEvent(ctx, event); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deleted, err := store.PruneAuditEvents(ctx, now.Add(-24*time.Hour), 0)
+		if err != nil || deleted != 1 {
+			t.Errorf("pruned %d, %v; want only the leading event older than the cutoff", deleted, err)
+		}
+		verification, err := store.VerifyAuditChain(ctx)
+		if err != nil || verification.BrokenSeq != 0 {
 			t.Errorf("after pruning: %+v, %v", verification, err)
+		}
+	})
+}
+
+func TestKeyedAuditChainNeedsTheKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store *storage.Store, _ *storage.Database) {
+		ctx := t.Context()
+		store.SetAuditKey([]byte("0123456789abcdef0123456789abcdef"))
+		if err := store.AppendAuditEvent(ctx, &storage.AuditEvent{ActorType: storage.ActorSystem, Action: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		store.SetAuditKey(nil)
+		verification, err := store.VerifyAuditChain(ctx)
+		if err != nil || verification.BrokenSeq == 0 {
+			t.Errorf("verified a keyed chain without its key: %+v, %v", verification, err)
 		}
 	})
 }

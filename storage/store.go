@@ -27,6 +27,16 @@ type Store struct {
 	database *Database
 	base     *gorm.DB
 	clients  *clientCache
+	// auditKey keys the audit log's hash chain; nil means plain SHA-256.
+	auditKey []byte
+}
+
+// SetAuditKey keys the audit log's hash chain with HMAC-SHA256, so that
+// someone who can write to the database but does not know the key cannot
+// rewrite events and recompute the chain. Every process that writes or
+// verifies the log must use the same key.
+func (s *Store) SetAuditKey(key []byte) {
+	s.auditKey = key
 }
 
 var (

@@ -27,7 +27,11 @@ func newAuditCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			result, err := storage.NewStore(db).VerifyAuditChain(cmd.Context())
+			store, err := a.auditedStore(db)
+			if err != nil {
+				return err
+			}
+			result, err := store.VerifyAuditChain(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -55,7 +59,11 @@ func newAuditCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			deleted, err := storage.NewStore(db).PruneAuditEvents(cmd.Context(), time.Now().Add(-olderThan), 0)
+			store, err := a.auditedStore(db)
+			if err != nil {
+				return err
+			}
+			deleted, err := store.PruneAuditEvents(cmd.Context(), time.Now().Add(-olderThan), 0)
 			if err != nil {
 				return err
 			}

@@ -110,7 +110,10 @@ func newClientsCreateCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			store := storage.NewStore(db)
+			store, err := a.auditedStore(db)
+			if err != nil {
+				return err
+			}
 			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
 				if err := store.CreateClient(ctx, client); err != nil {
 					return err
@@ -329,7 +332,10 @@ func newClientsDeleteCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			store := storage.NewStore(db)
+			store, err := a.auditedStore(db)
+			if err != nil {
+				return err
+			}
 			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
 				if err := store.DeleteClient(ctx, args[0]); err != nil {
 					return err

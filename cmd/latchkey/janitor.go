@@ -26,7 +26,11 @@ func newJanitorCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			deleted, err := storage.NewStore(db).DeleteExpired(cmd.Context(), time.Now(), batchSize)
+			store, err := a.auditedStore(db)
+			if err != nil {
+				return err
+			}
+			deleted, err := store.DeleteExpired(cmd.Context(), time.Now(), batchSize)
 			if err != nil {
 				return err
 			}

@@ -104,7 +104,11 @@ func newKeysRotateCommand(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := recordCLIEvent(cmd.Context(), storage.NewStore(db), "signing_key.rotated", kid,
+				store, err := a.auditedStore(db)
+				if err != nil {
+					return err
+				}
+				if err := recordCLIEvent(cmd.Context(), store, "signing_key.rotated", kid,
 					map[string]any{"algorithm": algorithm, "overlap": overlap.String()}); err != nil {
 					return fmt.Errorf("key %s rotated, but writing the audit event failed: %w", kid, err)
 				}

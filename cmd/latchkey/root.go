@@ -194,3 +194,21 @@ func (a *app) openKeys(ctx context.Context, store *storage.Store) (*provider.Key
 	}
 	return keys, created, nil
 }
+
+// auditPurpose names the key of the audit log's hash chain.
+const auditPurpose = "latchkey audit chain v1"
+
+// auditedStore returns a store whose audit log is keyed with a key derived
+// from the system secret, for commands that write or verify the log.
+func (a *app) auditedStore(db *storage.Database) (*storage.Store, error) {
+	if err := a.requireSecret(); err != nil {
+		return nil, fmt.Errorf("%w (the audit log is keyed with it)", err)
+	}
+	key, err := provider.DeriveKey([]byte(a.cfg.SystemSecret), auditPurpose)
+	if err != nil {
+		return nil, err
+	}
+	store := storage.NewStore(db)
+	store.SetAuditKey(key)
+	return store, nil
+}

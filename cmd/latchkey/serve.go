@@ -81,7 +81,10 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 		return err
 	}
 	defer db.Close()
-	store := storage.NewStore(db)
+	store, err := a.auditedStore(db)
+	if err != nil {
+		return err
+	}
 
 	sessions, err := a.openSessions(ctx)
 	if err != nil {

@@ -91,7 +91,10 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 			if len(roles) == 0 {
 				roles = []string{storage.RoleUser}
 			}
-			store := storage.NewStore(db)
+			store, err := a.auditedStore(db)
+			if err != nil {
+				return err
+			}
 			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
 				if err := store.CreateUser(ctx, user); err != nil {
 					return err
@@ -159,7 +162,10 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			store := storage.NewStore(db)
+			store, err := a.auditedStore(db)
+			if err != nil {
+				return err
+			}
 			user, err := store.GetUserByUsername(cmd.Context(), args[0])
 			if errors.Is(err, fosite.ErrNotFound) {
 				return fmt.Errorf("user %q not found", args[0])
