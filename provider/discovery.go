@@ -46,7 +46,7 @@ func (p *Provider) metadata() metadata {
 		IntrospectionEndpoint:             issuer + "/oauth2/introspect",
 		RevocationEndpoint:                issuer + "/oauth2/revoke",
 		EndSessionEndpoint:                issuer + "/oauth2/logout",
-		ScopesSupported:                   []string{"openid", "profile", "email", "phone", "offline_access", ScopeRoles},
+		ScopesSupported:                   []string{"openid", "profile", "email", "phone", "offline_access", ScopeRoles, "account", "admin"},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},

@@ -25,6 +25,7 @@ var scopeDescriptions = map[string]string{
 	"phone":          "See your phone number",
 	"roles":          "See your roles",
 	"admin":          "Manage users, roles and the audit log, as far as your account allows",
+	"account":        "Change your profile and password",
 }
 
 type loginView struct {

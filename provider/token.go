@@ -108,6 +108,7 @@ func (p *Provider) revokeRaceLoser(c *gin.Context, ar fosite.AccessRequester, er
 // granted them.
 var personScopes = map[string]bool{
 	"openid": true, "offline_access": true, "profile": true, "email": true, "phone": true, "address": true, ScopeRoles: true,
+	"account": true, "admin": true,
 }
 
 // prepareClientCredentials grants what fosite validated but leaves to the

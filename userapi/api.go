@@ -18,8 +18,11 @@ import (
 
 // Scopes an access token needs for the user API.
 const (
-	// ScopeProfile grants a person's own account: /v1/me and below.
-	ScopeProfile = "profile"
+	// ScopeAccount grants a person's own account: /v1/me and below. It is
+	// not the OpenID Connect "profile" scope, which lets any app read
+	// profile claims: changing the profile or password is a separate grant
+	// that the consent page names.
+	ScopeAccount = "account"
 	// ScopeAdmin grants the admin routes, which also need a permission.
 	ScopeAdmin = "admin"
 )
@@ -113,7 +116,7 @@ func (a *API) Handler() http.Handler {
 	engine.GET("/health/alive", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	engine.GET("/health/ready", a.ready)
 
-	me := engine.Group("/v1/me", a.verifier.Middleware(ScopeProfile), a.requirePerson)
+	me := engine.Group("/v1/me", a.verifier.Middleware(ScopeAccount), a.requirePerson)
 	me.GET("", a.getMe)
 	me.PATCH("", a.patchMe)
 	me.POST("/password", a.changePassword)

@@ -5,10 +5,10 @@
 //
 // Routes, with the token scope and the permission each needs:
 //
-//	GET    /v1/me                      profile  (own account)
-//	PATCH  /v1/me                      profile  (own account)
-//	POST   /v1/me/password             profile  (own account)
-//	GET    /v1/me/permissions          profile  (own account)
+//	GET    /v1/me                      account  (own account)
+//	PATCH  /v1/me                      account  (own account)
+//	POST   /v1/me/password             account  (own account)
+//	GET    /v1/me/permissions          account  (own account)
 //	GET    /v1/users                   admin    users:read
 //	POST   /v1/users                   admin    users:write
 //	GET    /v1/users/{id}              admin    users:read

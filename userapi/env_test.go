@@ -42,12 +42,12 @@ const cursorPurpose = "latchkey userapi cursor v1"
 const userAgent = "latchkey-userapi-test/1"
 
 // clientScopes are the scopes the test client may request.
-var clientScopes = []string{"openid", "profile", "email", "phone", "roles", "offline_access", "admin"}
+var clientScopes = []string{"openid", "profile", "email", "phone", "roles", "offline_access", "account", "admin"}
 
 // Scope sets the tests sign in with.
 var (
-	personScopes = []string{"openid", "profile", "offline_access"}
-	adminScopes  = []string{"openid", "profile", "offline_access", "admin"}
+	personScopes = []string{"openid", "profile", "offline_access", "account"}
+	adminScopes  = []string{"openid", "profile", "offline_access", "account", "admin"}
 )
 
 // testEnv is the provider and the user API, each served over real HTTP on

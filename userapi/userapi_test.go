@@ -23,7 +23,7 @@ func TestProfileEditShowsInUserinfo(t *testing.T) {
 	env := newTestEnv(t)
 	user, password := env.createUser(t, "paula")
 	b := env.newBrowser(t)
-	token := env.signIn(t, b, "paula", password, "openid", "profile", "email", "phone")
+	token := env.signIn(t, b, "paula", password, "openid", "account", "profile", "email", "phone")
 
 	profile := map[string]string{
 		"name":               "Paula Ortiz",
@@ -71,7 +71,7 @@ func TestProfileEditShowsInUserinfo(t *testing.T) {
 	}
 
 	// A new sign-in releases the edited profile in the ID token too.
-	again := env.signIn(t, b, "paula", password, "openid", "profile", "phone")
+	again := env.signIn(t, b, "paula", password, "openid", "account", "profile", "phone")
 	rawIDToken, _ := again.Extra("id_token").(string)
 	idClaims := jwtPayload(t, rawIDToken)
 	for field, want := range profile {
@@ -85,7 +85,7 @@ func TestEmailChangeMarksItUnverified(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	_, password := env.createUser(t, "emil")
-	token := env.signIn(t, env.newBrowser(t), "emil", password, "openid", "profile", "email")
+	token := env.signIn(t, env.newBrowser(t), "emil", password, "openid", "account", "profile", "email")
 
 	unchanged := env.call(t, token.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"email": "emil@example.com"})
 	unchanged.expectStatus(t, http.StatusOK)
@@ -371,20 +371,23 @@ func TestAdminRoutesRequireAdminScope(t *testing.T) {
 func TestClientCredentialsTokenIsRejected(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
-	// The provider grants a client acting for itself no person scope such
-	// as profile, so only admin is in this token.
-	token := env.clientCredentialsToken(t, "profile admin")
-	if claims := jwtPayload(t, token); claims["sub"] != env.clientID {
+	// The provider grants a client acting for itself no person scope, and
+	// account and admin are person scopes: the token carries neither.
+	token := env.clientCredentialsToken(t, "profile account admin")
+	claims := jwtPayload(t, token)
+	if claims["sub"] != env.clientID {
 		t.Fatalf("client credentials token sub = %v, expected the client id %s", claims["sub"], env.clientID)
 	}
+	if scope, _ := claims["scope"].(string); scope != "" {
+		t.Errorf("client credentials token scope = %q, expected none of the person scopes requested", scope)
+	}
 
-	me := env.call(t, token, http.MethodGet, "/v1/me", nil)
-	me.problem(t, http.StatusForbidden)
-
-	users := env.call(t, token, http.MethodGet, "/v1/users", nil)
-	rejected := users.problem(t, http.StatusForbidden)
-	if !strings.Contains(rejected.Detail, "person") {
-		t.Errorf("GET /v1/users 403 detail %q, expected it to say the token must be issued to a person", rejected.Detail)
+	for _, path := range []string{"/v1/me", "/v1/users"} {
+		response := env.call(t, token, http.MethodGet, path, nil)
+		response.problem(t, http.StatusForbidden)
+		if challenge := response.header.Get("WWW-Authenticate"); !strings.Contains(challenge, "insufficient_scope") {
+			t.Errorf("GET %s challenge %q, expected insufficient_scope", path, challenge)
+		}
 	}
 }
 
@@ -1073,7 +1076,7 @@ func TestRolesScopeAddsRolesClaim(t *testing.T) {
 	env.assignRole(t, user, storage.RoleUser)
 	want := []string{"editors", "user"}
 
-	token := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "profile", "roles")
+	token := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "account", "profile", "roles")
 	rawIDToken, _ := token.Extra("id_token").(string)
 	tokens := map[string]map[string]any{
 		"ID token":     jwtPayload(t, rawIDToken),
@@ -1086,7 +1089,7 @@ func TestRolesScopeAddsRolesClaim(t *testing.T) {
 		}
 	}
 
-	without := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "profile")
+	without := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "account", "profile")
 	rawIDToken, _ = without.Extra("id_token").(string)
 	tokens = map[string]map[string]any{
 		"ID token":     jwtPayload(t, rawIDToken),

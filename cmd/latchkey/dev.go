@@ -52,7 +52,7 @@ func (a *app) bootstrapDev(ctx context.Context, store *storage.Store) error {
 		PostLogoutRedirectURIs:   []string{"http://127.0.0.1:8080/"},
 		GrantTypes:               []string{"authorization_code", "refresh_token", "client_credentials"},
 		ResponseTypes:            []string{"code"},
-		Scopes:                   []string{"openid", "profile", "email", "phone", "roles", "offline_access", "admin"},
+		Scopes:                   []string{"openid", "profile", "email", "phone", "roles", "offline_access", "account", "admin"},
 		TokenEndpointAuthMethod:  "client_secret_basic",
 		IDTokenSignedResponseAlg: provider.AlgRS256,
 	}
@@ -89,7 +89,7 @@ func (a *app) bootstrapDev(ctx context.Context, store *storage.Store) error {
 		"response_type":         {"code"},
 		"client_id":             {client.ID},
 		"redirect_uri":          {demoRedirectURI},
-		"scope":                 {"openid profile email phone roles offline_access admin"},
+		"scope":                 {"openid profile email phone roles offline_access account admin"},
 		"state":                 {base64.RawURLEncoding.EncodeToString(randomBytes(12))},
 		"nonce":                 {base64.RawURLEncoding.EncodeToString(randomBytes(12))},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(challenge[:])},
