@@ -360,7 +360,7 @@ func (p *Provider) ready(c *gin.Context) {
 	status := http.StatusOK
 	if err := p.store.Ready(ctx); err != nil {
 		p.logger.ErrorContext(ctx, "readiness check failed", "dependency", "database", "error", err)
-		body["database"], body["status"], status = err.Error(), "unavailable", http.StatusServiceUnavailable
+		body["database"], body["status"], status = "schema not current", "unavailable", http.StatusServiceUnavailable
 		if errors.Is(err, storage.ErrUnavailable) {
 			body["database"] = "unreachable"
 		}

@@ -161,7 +161,7 @@ func (s *Store) ListUsers(ctx context.Context, search, after string, limit int) 
 		query = query.Where("username > ?", after)
 	}
 	if search != "" {
-		pattern := "%" + strings.NewReplacer("%", "\\%", "_", "\\_").Replace(strings.ToLower(search)) + "%"
+		pattern := "%" + strings.NewReplacer("\\", "\\\\", "%", "\\%", "_", "\\_").Replace(strings.ToLower(search)) + "%"
 		query = query.Where("(LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\')",
 			pattern, pattern, pattern)
 	}

@@ -82,6 +82,7 @@ type Config struct {
 type API struct {
 	store     Store
 	passwords *provider.PasswordLimiter
+	failures  *failureCounter
 	sessions  Sessions
 	verifier  *bearer.Verifier
 	cursors   cursorCodec
@@ -96,7 +97,7 @@ func New(cfg Config, store Store, sessions Sessions, verifier *bearer.Verifier) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &API{store: store, passwords: provider.NewPasswordLimiter(), sessions: sessions, verifier: verifier,
+	return &API{store: store, passwords: provider.NewPasswordLimiter(), failures: newFailureCounter(), sessions: sessions, verifier: verifier,
 		cursors: cursorCodec{key: cfg.CursorKey}, logger: cfg.Logger}, nil
 }
 
@@ -151,7 +152,8 @@ func (a *API) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := a.store.Ready(ctx); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": err.Error()})
+		a.logger.ErrorContext(ctx, "readiness check failed", "dependency", "database", "error", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": "unavailable"})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "ok"})

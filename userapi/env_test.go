@@ -96,7 +96,13 @@ func newTestEnv(t *testing.T) *testEnv {
 
 	keysCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	verifier, err := bearer.New(keysCtx, bearer.Config{Issuer: issuer, Audience: issuer, Logger: testLogger()})
+	// As latchkey serve does when the sessions are shared, tokens of ended
+	// login sessions are rejected.
+	verifier, err := bearer.New(keysCtx, bearer.Config{Issuer: issuer, Audience: issuer, Logger: testLogger(),
+		SessionCheck: func(ctx context.Context, sid string) error {
+			_, err := sessions.Get(ctx, sid)
+			return err
+		}})
 	if err != nil {
 		t.Fatalf("new token verifier: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -91,12 +92,18 @@ func (a *API) changePassword(c *gin.Context) {
 	}
 
 	ctx := c.Request.Context()
+	if wait := a.failures.blocked(user.ID); wait > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		writeProblem(c, http.StatusTooManyRequests, "Too many wrong passwords", "Too many wrong current passwords. Try again later.")
+		return
+	}
 	matches, err := a.passwords.Verify(ctx, user.PasswordHash, body.CurrentPassword)
 	if err != nil {
 		a.writeStoreError(c, err)
 		return
 	}
 	if !matches {
+		a.failures.fail(user.ID)
 		event := auditEvent(c, "user.password_changed", user.ID, map[string]any{"reason": "wrong current password"})
 		event.Outcome = storage.OutcomeFailure
 		if err := a.store.AppendAuditEvent(ctx, event); err != nil {
@@ -107,6 +114,7 @@ func (a *API) changePassword(c *gin.Context) {
 		return
 	}
 
+	a.failures.reset(user.ID)
 	hash := provider.HashPassword(body.NewPassword)
 	err = a.store.InTx(ctx, func(ctx context.Context) error {
 		if err := a.store.SetPasswordHash(ctx, user.ID, hash); err != nil {

@@ -1,6 +1,7 @@
 package userapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -25,11 +26,17 @@ type fieldError struct {
 	Detail string `json:"detail"`
 }
 
-func writeProblem(c *gin.Context, status int, title, detail string, fields ...fieldError) {
+// writeProblem answers with a problem document. With type about:blank the
+// title must be the status phrase (RFC 9457 §4.2.1), so summary becomes the
+// detail when no detail is given.
+func writeProblem(c *gin.Context, status int, summary, detail string, fields ...fieldError) {
+	if detail == "" {
+		detail = summary
+	}
+	body, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, FieldErrors: fields})
 	c.Header("Cache-Control", "no-store")
-	c.Header("Content-Type", "application/problem+json")
-	c.AbortWithStatusJSON(status, problem{Type: "about:blank", Title: title, Status: status, Detail: detail, FieldErrors: fields})
-	c.Header("Content-Type", "application/problem+json")
+	c.Data(status, "application/problem+json", body)
+	c.Abort()
 }
 
 // fieldErrors collects validation failures so that one response names

@@ -523,9 +523,11 @@ func TestDisabledUserCannotLogIn(t *testing.T) {
 	if params := env.silentAuthorization(t, userBrowser); params.Get("error") != "login_required" {
 		t.Errorf("prompt=none of a disabled user: callback %v, expected error=login_required", params)
 	}
-	me := env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).problem(t, http.StatusForbidden)
-	if !strings.Contains(me.Detail, "disabled") {
-		t.Errorf("GET /v1/me of a disabled user: detail %q, expected it to say the user is disabled", me.Detail)
+	// Disabling ended the user's login sessions, so their access token is
+	// rejected before the account is even looked at.
+	me := env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).problem(t, http.StatusUnauthorized)
+	if !strings.Contains(me.Detail, "session") {
+		t.Errorf("GET /v1/me of a disabled user: detail %q, expected it to say the login session has ended", me.Detail)
 	}
 
 	self := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+admin.ID+"/disable", nil)
@@ -554,7 +556,7 @@ func TestDeletedUserLosesAccess(t *testing.T) {
 	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID, nil).expectStatus(t, http.StatusNoContent)
 
 	env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users/"+user.ID, nil).problem(t, http.StatusNotFound)
-	env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).problem(t, http.StatusForbidden)
+	env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).problem(t, http.StatusUnauthorized)
 	status, body := env.refresh(t, userToken.RefreshToken)
 	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Errorf("refresh token of a deleted user: status %d %v, expected 400 invalid_grant", status, body)

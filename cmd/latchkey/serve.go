@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
+	"github.com/ory/fosite"
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/bearer"
@@ -112,7 +114,10 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 			handler, err = a.providerHandler(ctx, store, sessions)
 			addr = a.cfg.ProviderAddr
 		case serviceUserAPI:
-			handler, err = a.userAPIHandler(ctx, store, sessions)
+			// The user API can see login sessions when they live in Redis or
+			// in this process's memory, beside the provider.
+			sharedSessions := a.cfg.RedisURL != "" || slices.Contains(services, serviceProvider)
+			handler, err = a.userAPIHandler(ctx, store, sessions, sharedSessions)
 			addr = a.cfg.UserAPIAddr
 		}
 		if err != nil {
@@ -190,12 +195,28 @@ func (a *app) providerHandler(ctx context.Context, store *storage.Store, session
 	return p.Handler(), nil
 }
 
+// sessionAlive returns bearer's session check: a token whose login session
+// has ended is rejected, and an unreachable session store gives 503.
+func sessionAlive(sessions sessionStore) func(ctx context.Context, sid string) error {
+	return func(ctx context.Context, sid string) error {
+		_, err := sessions.Get(ctx, sid)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, fosite.ErrNotFound):
+			return errors.New("the login session of this token has ended")
+		default:
+			return fmt.Errorf("%w: %v", bearer.ErrUnavailable, err)
+		}
+	}
+}
+
 // cursorPurpose names the key that signs the user API's pagination cursors.
 const cursorPurpose = "latchkey userapi cursor v1"
 
 // userAPIHandler builds the user API with a verifier of the provider's
 // access tokens.
-func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions sessionStore) (http.Handler, error) {
+func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions sessionStore, sharedSessions bool) (http.Handler, error) {
 	audience := a.cfg.UserAPIAudience
 	if audience == "" {
 		audience = a.cfg.Issuer
@@ -204,13 +225,19 @@ func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions
 	// keeps trying as requests come in.
 	keysCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	verifier, err := bearer.New(keysCtx, bearer.Config{
+	verifierConfig := bearer.Config{
 		Issuer:            a.cfg.Issuer,
 		Audience:          audience,
 		JWKSURL:           a.cfg.JWKSURL,
 		AllowInsecureHTTP: a.cfg.AllowInsecureJWKS,
 		Logger:            a.logger,
-	})
+	}
+	if sharedSessions {
+		verifierConfig.SessionCheck = sessionAlive(sessions)
+	} else {
+		a.logger.Warn("the user API cannot see login sessions kept in another process's memory, so it accepts access tokens of ended sessions until they expire; set LATCHKEY_REDIS_URL")
+	}
+	verifier, err := bearer.New(keysCtx, verifierConfig)
 	if err != nil {
 		return nil, fmt.Errorf("user API token verifier: %w", err)
 	}
