@@ -173,12 +173,20 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := store.SetPasswordHash(cmd.Context(), user.ID, provider.HashPassword(password)); err != nil {
+			// A new password ends what the old one let anyone start: the
+			// change, the revocation and the audit event commit together.
+			hash := provider.HashPassword(password)
+			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
+				if err := store.SetPasswordHash(ctx, user.ID, hash); err != nil {
+					return err
+				}
+				if err := store.RevokeUserTokens(ctx, user.ID, ""); err != nil {
+					return err
+				}
+				return recordCLIEvent(ctx, store, "user.password_changed", user.ID, nil)
+			})
+			if err != nil {
 				return err
-			}
-			// A new password ends what the old one let anyone start.
-			if err := store.RevokeUserTokens(cmd.Context(), user.ID, ""); err != nil {
-				return fmt.Errorf("password changed, but revoking %s's tokens failed: %w", user.Username, err)
 			}
 			if a.cfg.RedisURL != "" {
 				sessions, err := a.openSessions(cmd.Context())
