@@ -36,7 +36,7 @@ func newAuditEvent(c *gin.Context, actorType, actorID, subject, action, outcome 
 	}
 }
 
-// audit records an event that stands alone, such as a failed login. A
+// audit records an event outside any transaction, such as a failed login. A
 // failure to record it is logged, not returned: the request it describes
 // has already happened.
 func (p *Provider) audit(ctx context.Context, event *storage.AuditEvent) {
@@ -46,7 +46,7 @@ func (p *Provider) audit(ctx context.Context, event *storage.AuditEvent) {
 }
 
 // auditTokenError records refresh-token and code reuse, which fosite
-// detects and answers with invalid_grant.
+// detects and rejects with invalid_grant.
 func (p *Provider) auditTokenError(c *gin.Context, ar fosite.AccessRequester, err error) {
 	action := ""
 	switch {

@@ -54,7 +54,7 @@ func oauthError(err error, grantType string) *fosite.RFC6749Error {
 		result.HintField = ""
 	}
 	if result.ErrorField == "invalid_grant" && grantType == "client_credentials" {
-		// fosite's answer to a public client asking for client_credentials.
+		// fosite's error for a public client requesting client_credentials.
 		result.ErrorField = "unauthorized_client"
 	}
 	switch result.ErrorField {

@@ -63,7 +63,7 @@ func (p *Provider) openFlow(sealed string) (*authFlow, error) {
 
 // Cookie names. The session cookie carries the login session's secret; the
 // CSRF cookie carries a random value whose HMAC is the form token. Over
-// https they take the __Host- prefix, which makes browsers refuse them
+// https they take the __Host- prefix, which makes browsers reject them
 // from any other host, a sibling subdomain included, and from any path
 // other than "/".
 const (

@@ -143,7 +143,7 @@ func (p *Provider) authenticate(c *gin.Context, username, password string) (*sto
 		return nil, errBadCredentials
 	}
 	if !matches {
-		// The user is returned for the audit log only; the page says no more
+		// The user is returned for the audit log only; the page shows no more
 		// than for an unknown username.
 		return user, errBadCredentials
 	}

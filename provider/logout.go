@@ -165,7 +165,7 @@ func claimStrings(value any) []string {
 	return nil
 }
 
-// confirmLogout handles the answer to the confirmation page.
+// confirmLogout handles the person's choice on the confirmation page.
 func (p *Provider) confirmLogout(c *gin.Context) {
 	if !p.checkCSRF(c) {
 		p.renderError(c, http.StatusForbidden, "The form expired or was not sent from this site. Go back and try again.", "")

@@ -94,7 +94,7 @@ func limitRequestSize(c *gin.Context) {
 	c.Next()
 }
 
-// rejectOversized answers a request the middleware refuses before any
+// rejectOversized responds to a request the middleware rejects before any
 // handler runs.
 func rejectOversized(c *gin.Context, status int, description string) {
 	c.Header("Cache-Control", "no-store")

@@ -189,7 +189,7 @@ type PasswordLimiter struct {
 }
 
 // errPasswordCheckBusy is returned when no slot frees up in time; callers
-// answer 503.
+// respond with 503.
 var errPasswordCheckBusy = errors.New("too many sign-ins in progress")
 
 // NewPasswordLimiter allows as many concurrent checks as there are CPUs,

@@ -266,7 +266,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 // CreateOpenIDConnectSession stores the OpenID Connect part of an
 // authorization request. fosite keys it by the raw authorization code, so
 // the row is keyed by the code's SHA-256 hash instead: the database never
-// holds a usable code.
+// contains a usable code.
 func (s *Store) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
 	return s.createRequest(ctx, tableOIDCSessions, hashKey(code), r, fosite.AuthorizeCode)
 }

@@ -70,7 +70,7 @@ var (
 	_ Sessions = (*storage.RedisSessionStore)(nil)
 )
 
-// Config holds the user API's settings.
+// Config contains the user API's settings.
 type Config struct {
 	// CursorKey signs pagination cursors; 32 bytes derived from the system
 	// secret.
@@ -254,7 +254,7 @@ func covers(c *gin.Context, wanted []string) bool {
 	return true
 }
 
-// requireCovers answers 403 unless the acting user holds every permission
+// requireCovers responds with 403 unless the acting user holds every permission
 // of target, the user about to be changed.
 func (a *API) requireCovers(c *gin.Context, target *storage.User) bool {
 	permissions, err := a.store.UserPermissions(c.Request.Context(), target.ID)

@@ -56,6 +56,7 @@ var (
 type testEnv struct {
 	issuer       string
 	apiURL       string
+	apiHandler   http.Handler
 	store        *storage.Store
 	sessions     storagetest.SessionStore
 	clientID     string
@@ -65,7 +66,7 @@ type testEnv struct {
 	bulkPasswordHash string
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 
@@ -121,11 +122,13 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve(t, apiListener, api.Handler())
+	apiHandler := api.Handler()
+	serve(t, apiListener, apiHandler)
 
 	env := &testEnv{
 		issuer:           issuer,
 		apiURL:           "http://" + apiListener.Addr().String(),
+		apiHandler:       apiHandler,
 		store:            store,
 		sessions:         sessions,
 		bulkPasswordHash: provider.HashPassword(rand.Text()),
@@ -148,7 +151,7 @@ func newTestEnv(t *testing.T) *testEnv {
 }
 
 // serve serves handler on listener until the test ends.
-func serve(t *testing.T, listener net.Listener, handler http.Handler) {
+func serve(t testing.TB, listener net.Listener, handler http.Handler) {
 	t.Helper()
 	server := httptest.NewUnstartedServer(handler)
 	server.Listener.Close()
@@ -159,7 +162,7 @@ func serve(t *testing.T, listener net.Listener, handler http.Handler) {
 
 // createClient registers the first-party confidential client every test
 // signs in with, and returns its id and secret.
-func (e *testEnv) createClient(t *testing.T, systemSecret []byte) (string, string) {
+func (e *testEnv) createClient(t testing.TB, systemSecret []byte) (string, string) {
 	t.Helper()
 	ctx := context.Background()
 	hasher, err := provider.NewSecretHasher(systemSecret)
@@ -190,7 +193,7 @@ func (e *testEnv) createClient(t *testing.T, systemSecret []byte) (string, strin
 }
 
 // createUser creates a user with a random password and returns both.
-func (e *testEnv) createUser(t *testing.T, username string) (*storage.User, string) {
+func (e *testEnv) createUser(t testing.TB, username string) (*storage.User, string) {
 	t.Helper()
 	password := rand.Text()
 	user := &storage.User{
@@ -211,7 +214,7 @@ func (e *testEnv) createUser(t *testing.T, username string) (*storage.User, stri
 
 // createListedUser creates a user who never signs in, with the shared
 // password hash.
-func (e *testEnv) createListedUser(t *testing.T, username, name string) *storage.User {
+func (e *testEnv) createListedUser(t testing.TB, username, name string) *storage.User {
 	t.Helper()
 	user := &storage.User{
 		ID:           uuid.NewString(),
@@ -227,7 +230,7 @@ func (e *testEnv) createListedUser(t *testing.T, username, name string) *storage
 }
 
 // assignRole gives user the role named roleName directly in the store.
-func (e *testEnv) assignRole(t *testing.T, user *storage.User, roleName string) {
+func (e *testEnv) assignRole(t testing.TB, user *storage.User, roleName string) {
 	t.Helper()
 	ctx := context.Background()
 	role, err := e.store.GetRole(ctx, roleName)
@@ -241,7 +244,7 @@ func (e *testEnv) assignRole(t *testing.T, user *storage.User, roleName string) 
 
 // createAdmin creates a user with the built-in admin role and returns the
 // user with an access token granted adminScopes.
-func (e *testEnv) createAdmin(t *testing.T, username string) (*storage.User, *oauth2.Token) {
+func (e *testEnv) createAdmin(t testing.TB, username string) (*storage.User, *oauth2.Token) {
 	t.Helper()
 	admin, password := e.createUser(t, username)
 	e.assignRole(t, admin, storage.RoleAdmin)
@@ -267,11 +270,11 @@ func (e *testEnv) oauthConfig(scopes ...string) *oauth2.Config {
 // the provider, and a stop at any redirect that leaves it, such as the one
 // to the client's callback.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 
-func (e *testEnv) newBrowser(t *testing.T) *browser {
+func (e *testEnv) newBrowser(t testing.TB) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +349,7 @@ func (b *browser) login(issuer string, loginPage *page, username, password strin
 }
 
 // hiddenInputs returns the values of a page's hidden inputs.
-func hiddenInputs(t *testing.T, body string) url.Values {
+func hiddenInputs(t testing.TB, body string) url.Values {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(body))
 	if err != nil {
@@ -374,7 +377,7 @@ func hiddenInputs(t *testing.T, body string) url.Values {
 
 // callbackParams returns the query of the provider's redirect to the
 // client's callback.
-func callbackParams(t *testing.T, p *page) url.Values {
+func callbackParams(t testing.TB, p *page) url.Values {
 	t.Helper()
 	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
 		t.Fatalf("expected a redirect to the client, got %d at %s: %.400s", p.status, p.url, p.body)
@@ -400,7 +403,7 @@ func (e *testEnv) authorizationURL(scopes []string, options ...oauth2.AuthCodeOp
 
 // signIn runs the authorization code flow with PKCE in b, submitting the
 // login form if the provider shows it, and exchanges the code.
-func (e *testEnv) signIn(t *testing.T, b *browser, username, password string, scopes ...string) *oauth2.Token {
+func (e *testEnv) signIn(t testing.TB, b *browser, username, password string, scopes ...string) *oauth2.Token {
 	t.Helper()
 	authURL, state, verifier := e.authorizationURL(scopes)
 	next := b.get(authURL)
@@ -426,7 +429,7 @@ func (e *testEnv) signIn(t *testing.T, b *browser, username, password string, sc
 // silentAuthorization sends an authorization request with prompt=none from
 // b and returns the callback's query. It contains a code while b's login
 // session lives and error=login_required once the session has ended.
-func (e *testEnv) silentAuthorization(t *testing.T, b *browser) url.Values {
+func (e *testEnv) silentAuthorization(t testing.TB, b *browser) url.Values {
 	t.Helper()
 	authURL, _, _ := e.authorizationURL(personScopes, oauth2.SetAuthURLParam("prompt", "none"))
 	return callbackParams(t, b.get(authURL))
@@ -434,14 +437,14 @@ func (e *testEnv) silentAuthorization(t *testing.T, b *browser) url.Values {
 
 // refresh exchanges a refresh token at the token endpoint and returns the
 // status and the decoded JSON body.
-func (e *testEnv) refresh(t *testing.T, refreshToken string) (int, map[string]any) {
+func (e *testEnv) refresh(t testing.TB, refreshToken string) (int, map[string]any) {
 	t.Helper()
 	return e.tokenRequest(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
 }
 
 // clientCredentialsToken returns an access token of the test client acting
 // for itself.
-func (e *testEnv) clientCredentialsToken(t *testing.T, scope string) string {
+func (e *testEnv) clientCredentialsToken(t testing.TB, scope string) string {
 	t.Helper()
 	status, body := e.tokenRequest(t, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
 	if status != http.StatusOK {
@@ -454,7 +457,7 @@ func (e *testEnv) clientCredentialsToken(t *testing.T, scope string) string {
 	return token
 }
 
-func (e *testEnv) tokenRequest(t *testing.T, form url.Values) (int, map[string]any) {
+func (e *testEnv) tokenRequest(t testing.TB, form url.Values) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
 	if err != nil {
@@ -475,7 +478,7 @@ func (e *testEnv) tokenRequest(t *testing.T, form url.Values) (int, map[string]a
 }
 
 // userinfo calls the provider's UserInfo endpoint and returns its claims.
-func (e *testEnv) userinfo(t *testing.T, accessToken string) map[string]any {
+func (e *testEnv) userinfo(t testing.TB, accessToken string) map[string]any {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.issuer+"/userinfo", nil)
 	if err != nil {
@@ -508,7 +511,7 @@ type apiResponse struct {
 
 // call sends a request to the user API with accessToken as bearer token.
 // body is sent as is when it is a string, and as JSON otherwise.
-func (e *testEnv) call(t *testing.T, accessToken, method, path string, body any) *apiResponse {
+func (e *testEnv) call(t testing.TB, accessToken, method, path string, body any) *apiResponse {
 	t.Helper()
 	response, err := e.send(accessToken, method, path, body)
 	if err != nil {
@@ -558,7 +561,7 @@ func (e *testEnv) send(accessToken, method, path string, body any) (*apiResponse
 }
 
 // expectStatus fails the test now unless the response has status want.
-func (r *apiResponse) expectStatus(t *testing.T, want int) {
+func (r *apiResponse) expectStatus(t testing.TB, want int) {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("%s %s: status %d, expected %d: %.500s", r.method, r.path, r.status, want, r.body)
@@ -566,7 +569,7 @@ func (r *apiResponse) expectStatus(t *testing.T, want int) {
 }
 
 // decode reads the JSON body into target.
-func (r *apiResponse) decode(t *testing.T, target any) {
+func (r *apiResponse) decode(t testing.TB, target any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, target); err != nil {
 		t.Fatalf("%s %s: body is not the expected JSON (%v): %.500s", r.method, r.path, err, r.body)
@@ -587,7 +590,7 @@ type problem struct {
 
 // problem checks that the response is a problem document with status want
 // and returns it.
-func (r *apiResponse) problem(t *testing.T, want int) problem {
+func (r *apiResponse) problem(t testing.TB, want int) problem {
 	t.Helper()
 	r.expectStatus(t, want)
 	if contentType := r.header.Get("Content-Type"); !strings.HasPrefix(contentType, "application/problem+json") {
@@ -657,7 +660,7 @@ type auditPage struct {
 }
 
 // jwtPayload decodes the payload of a compact JWT without verifying it.
-func jwtPayload(t *testing.T, raw string) map[string]any {
+func jwtPayload(t testing.TB, raw string) map[string]any {
 	t.Helper()
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {

@@ -26,7 +26,7 @@ type fieldError struct {
 	Detail string `json:"detail"`
 }
 
-// writeProblem answers with a problem document. With type about:blank the
+// writeProblem responds with a problem document. With type about:blank the
 // title must be the status phrase (RFC 9457 §4.2.1), so summary becomes the
 // detail when no detail is given.
 func writeProblem(c *gin.Context, status int, summary, detail string, fields ...fieldError) {
@@ -53,7 +53,7 @@ func (f fieldErrors) write(c *gin.Context) bool {
 	return true
 }
 
-// writeStoreError answers a storage failure: 404 for a missing row, 409 for
+// writeStoreError responds to a storage failure: 404 for a missing row, 409 for
 // a conflict, 503 when the database is down, 500 otherwise.
 func (a *API) writeStoreError(c *gin.Context, err error) {
 	switch {

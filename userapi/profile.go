@@ -226,7 +226,7 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
-// jsonKind names the JSON type that holds values of a Go kind.
+// jsonKind names the JSON type that carries values of a Go kind.
 func jsonKind(kind reflect.Kind) string {
 	switch kind {
 	case reflect.String:

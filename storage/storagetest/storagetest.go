@@ -109,7 +109,7 @@ func NewDatabase(t testing.TB) *storage.Database {
 }
 
 // NewDatabaseOn returns an open, migrated database on backend, SQLite or
-// Postgres, whatever LATCHKEY_TEST_BACKEND says.
+// Postgres, whatever LATCHKEY_TEST_BACKEND selects.
 func NewDatabaseOn(t testing.TB, backend string) *storage.Database {
 	t.Helper()
 	ctx := context.Background()
