@@ -237,3 +237,14 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	return s.Commit(txCtx)
 }
+
+// RoleHolderPermissions returns the union of the permissions of every user
+// who holds the role, through any of their roles.
+func (s *Store) RoleHolderPermissions(ctx context.Context, roleID string) ([]string, error) {
+	var permissions []string
+	err := s.db(ctx).Table("role_permissions").Distinct("role_permissions.permission").
+		Joins("JOIN user_roles ON user_roles.role_id = role_permissions.role_id").
+		Where("user_roles.user_id IN (SELECT user_id FROM user_roles WHERE role_id = ?)", roleID).
+		Pluck("role_permissions.permission", &permissions).Error
+	return permissions, translate(err)
+}

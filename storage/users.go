@@ -177,13 +177,15 @@ func (s *Store) ListUsers(ctx context.Context, search, after string, limit int) 
 	return users, nil
 }
 
-// RevokeUserTokens ends a user's grants: their refresh tokens become
-// inactive and their access token records are deleted, except those issued
+// RevokeUserTokens ends a user's grants: their refresh and access token
+// records are deleted and their unused codes invalidated, except those issued
 // under the login session keepSessionID (empty keeps none).
 func (s *Store) RevokeUserTokens(ctx context.Context, userID, keepSessionID string) error {
 	db := s.db(ctx)
+	// Deleted, not marked inactive: a later use of an inactive refresh token
+	// would be reported as token theft.
 	refresh := db.Table(tableRefreshTokens).Where("subject = ? AND session_id <> ?", userID, keepSessionID)
-	if err := refresh.Update("active", false).Error; err != nil {
+	if err := refresh.Delete(&requestRow{}).Error; err != nil {
 		return translate(err)
 	}
 	access := db.Table(tableAccessTokens).Where("subject = ? AND session_id <> ?", userID, keepSessionID)
@@ -221,4 +223,14 @@ func (s *Store) GetUserForUpdate(ctx context.Context, id string) (*User, error) 
 	}
 	u := User(row)
 	return &u, nil
+}
+
+// VerifiedEmailTaken reports whether a user other than excludeID has email
+// as a verified address.
+func (s *Store) VerifiedEmailTaken(ctx context.Context, email, excludeID string) (bool, error) {
+	var count int64
+	err := s.db(ctx).Model(&userRow{}).
+		Where("LOWER(email) = ? AND email_verified = ? AND id <> ?", strings.ToLower(email), true, excludeID).
+		Count(&count).Error
+	return count > 0, translate(err)
 }

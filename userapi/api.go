@@ -3,6 +3,7 @@ package userapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -33,6 +34,7 @@ type Store interface {
 	CreateUser(ctx context.Context, user *storage.User) error
 	UpdateUser(ctx context.Context, user *storage.User) error
 	GetUserForUpdate(ctx context.Context, id string) (*storage.User, error)
+	VerifiedEmailTaken(ctx context.Context, email, excludeID string) (bool, error)
 	SetUserDisabled(ctx context.Context, userID string, disabled bool) error
 	DeleteUser(ctx context.Context, id string) error
 	ListUsers(ctx context.Context, search, after string, limit int) ([]*storage.User, error)
@@ -48,6 +50,7 @@ type Store interface {
 	RemoveRole(ctx context.Context, userID, roleID string) error
 	UserRoles(ctx context.Context, userID string) ([]*storage.Role, error)
 	UserPermissions(ctx context.Context, userID string) ([]string, error)
+	RoleHolderPermissions(ctx context.Context, roleID string) ([]string, error)
 
 	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
 	ListAuditEvents(ctx context.Context, filter storage.AuditFilter) ([]*storage.AuditEvent, error)
@@ -232,6 +235,7 @@ func (a *API) require(permission string) gin.HandlerFunc {
 			return
 		}
 		if !slices.Contains(permissions, permission) {
+			a.auditDenied(c, "missing permission "+permission)
 			writeProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs the permission "+permission+".")
 			return
 		}
@@ -263,10 +267,40 @@ func (a *API) requireCovers(c *gin.Context, target *storage.User) bool {
 		return false
 	}
 	if !covers(c, permissions) {
+		a.auditDenied(c, "target holds permissions the actor lacks")
 		writeProblem(c, http.StatusForbidden, "Forbidden", "This user holds permissions you do not hold.")
 		return false
 	}
 	return true
+}
+
+// requireCoversHolders responds with 403 unless the acting user holds every
+// permission of every user who holds role, because changing or deleting
+// the role changes what they hold.
+func (a *API) requireCoversHolders(c *gin.Context, role *storage.Role) bool {
+	permissions, err := a.store.RoleHolderPermissions(c.Request.Context(), role.ID)
+	if err != nil {
+		a.writeStoreError(c, err)
+		return false
+	}
+	if !covers(c, permissions) || !covers(c, role.Permissions) {
+		a.auditDenied(c, "role holders hold permissions the actor lacks")
+		writeProblem(c, http.StatusForbidden, "Forbidden", "Users holding this role hold permissions you do not hold.")
+		return false
+	}
+	return true
+}
+
+// auditDenied records a refused admin request, so that attempts to exceed
+// one's permissions show in the audit log.
+func (a *API) auditDenied(c *gin.Context, reason string) {
+	event := auditEvent(c, "admin.request_denied", c.Param("id"), map[string]any{
+		"reason": reason, "method": c.Request.Method, "route": c.FullPath(),
+	})
+	event.Outcome = storage.OutcomeFailure
+	if err := a.store.AppendAuditEvent(c.Request.Context(), event); err != nil {
+		a.logger.ErrorContext(c.Request.Context(), "write audit event failed", "error", err)
+	}
 }
 
 func currentUser(c *gin.Context) *storage.User {
@@ -312,6 +346,24 @@ func (a *API) endSessions(ctx context.Context, userID, keepSessionID string) err
 	return a.store.RevokeUserTokens(ctx, userID, keepSessionID)
 }
 
+// errEmailTaken rejects a second account with the same verified address,
+// which apps that link accounts by verified email would treat as one.
+var errEmailTaken = fmt.Errorf("%w: another user has this verified email address", storage.ErrConflict)
+
+func (a *API) checkVerifiedEmail(ctx context.Context, user *storage.User) error {
+	if !user.EmailVerified || user.Email == "" {
+		return nil
+	}
+	taken, err := a.store.VerifiedEmailTaken(ctx, user.Email, user.ID)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return errEmailTaken
+	}
+	return nil
+}
+
 // updateProfile applies a validated patch to the current row of a user,
 // locked for the transaction, and records the change, so that two
 // concurrent edits of one user cannot undo each other.
@@ -324,6 +376,9 @@ func (a *API) updateProfile(c *gin.Context, userID string, patch *profilePatch, 
 		}
 		var ignored fieldErrors // the patch was validated before
 		patch.apply(user, &ignored)
+		if err := a.checkVerifiedEmail(ctx, user); err != nil {
+			return err
+		}
 		if err := a.store.UpdateUser(ctx, user); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package userapi_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/storage"
@@ -53,4 +54,73 @@ func TestBuiltInRolesStay(t *testing.T) {
 	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/roles/admin", nil).problem(t, http.StatusConflict)
 	env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/roles/user", map[string]any{"name": "people"}).
 		problem(t, http.StatusBadRequest)
+}
+
+func TestRoleChangesRespectItsHolders(t *testing.T) {
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "root")
+	env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles", map[string]any{
+		"name": "rolekeeper", "permissions": []string{storage.PermissionUsersRead, storage.PermissionRolesWrite},
+	}).expectStatus(t, http.StatusCreated)
+	env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles", map[string]any{
+		"name": "readers", "permissions": []string{storage.PermissionUsersRead},
+	}).expectStatus(t, http.StatusCreated)
+	admin, err := env.store.GetUserByUsername(context.Background(), "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.assignRole(t, admin, "readers")
+	env.assignRole(t, admin, storage.RoleUser)
+
+	keeper, password := env.createUser(t, "kira")
+	env.assignRole(t, keeper, "rolekeeper")
+	token := env.signIn(t, env.newBrowser(t), "kira", password, adminScopes...)
+
+	env.call(t, token.AccessToken, http.MethodDelete, "/v1/roles/readers", nil).problem(t, http.StatusForbidden)
+	env.call(t, token.AccessToken, http.MethodPatch, "/v1/roles/user", map[string]any{"permissions": []string{storage.PermissionUsersRead}}).
+		problem(t, http.StatusForbidden)
+
+	denied := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/audit-events?action=admin.request_denied&actor="+keeper.ID, nil)
+	denied.expectStatus(t, http.StatusOK)
+	var events struct {
+		Items []map[string]any `json:"items"`
+	}
+	denied.decode(t, &events)
+	if len(events.Items) != 2 {
+		t.Errorf("audit events of refused requests = %d, want 2", len(events.Items))
+	}
+}
+
+func TestVerifiedEmailStaysUnique(t *testing.T) {
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "root")
+	other, _ := env.createUser(t, "olive")
+	env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/users/"+other.ID,
+		map[string]any{"email": "root@example.com", "email_verified": true}).problem(t, http.StatusConflict)
+	env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/users/"+other.ID,
+		map[string]any{"email": "olive.new@example.com", "email_verified": true}).expectStatus(t, http.StatusOK)
+}
+
+func TestUsernamesAndBodiesAreStrict(t *testing.T) {
+	env := newTestEnv(t)
+	_, adminToken := env.createAdmin(t, "root")
+	other, _ := env.createUser(t, "ursula")
+	for _, username := range []string{"dеmo", "dem\u200bo", "a/b", " "} {
+		env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/users/"+other.ID, map[string]any{"username": username}).
+			problem(t, http.StatusBadRequest)
+	}
+	env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/me", map[string]any{"name": "a\u0000b"}).
+		problem(t, http.StatusBadRequest)
+
+	req, _ := http.NewRequest(http.MethodPatch, env.apiURL+"/v1/me", strings.NewReader(`{"name":"x"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+adminToken.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain body: %d, want 415", resp.StatusCode)
+	}
 }

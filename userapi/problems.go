@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/ory/fosite"
@@ -60,7 +61,11 @@ func (a *API) writeStoreError(c *gin.Context, err error) {
 	case errors.Is(err, fosite.ErrNotFound):
 		writeProblem(c, http.StatusNotFound, "Not found", "No such resource.")
 	case errors.Is(err, storage.ErrConflict):
-		writeProblem(c, http.StatusConflict, "Conflict", "The name is already taken.")
+		detail := "The name is already taken."
+		if strings.Contains(err.Error(), "verified email") {
+			detail = "Another user has this verified email address."
+		}
+		writeProblem(c, http.StatusConflict, "Conflict", detail)
 	case errors.Is(err, storage.ErrUnavailable):
 		a.logger.ErrorContext(c.Request.Context(), "database unavailable", "path", c.FullPath(), "error", err)
 		writeProblem(c, http.StatusServiceUnavailable, "Service unavailable", "A service Latchkey depends on is unavailable. Retry later.")

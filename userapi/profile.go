@@ -14,7 +14,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	_ "time/tzdata" // zoneinfo values are checked against the embedded time zone database
+	_ "time/tzdata"
+	"unicode"
+	"unicode/utf8" // zoneinfo values are checked against the embedded time zone database
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
@@ -77,6 +79,10 @@ type profilePatch struct {
 // decodeJSON reads a JSON object into target, rejecting unknown fields and
 // trailing data. On failure it has written a 400 problem.
 func decodeJSON(c *gin.Context, target any) bool {
+	if mediaType := strings.TrimSpace(strings.Split(c.GetHeader("Content-Type"), ";")[0]); mediaType != "application/json" {
+		writeProblem(c, http.StatusUnsupportedMediaType, "Unsupported media type", "Send the body as application/json.")
+		return false
+	}
 	decoder := json.NewDecoder(c.Request.Body)
 	decoder.DisallowUnknownFields()
 	var raw json.RawMessage
@@ -125,6 +131,10 @@ const (
 
 var phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
+// usernamePattern keeps usernames to ASCII, so that no two of them look
+// alike (a Cyrillic "е" for a Latin "e", an invisible space).
+var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
+
 // apply validates a patch and applies it to user, collecting every invalid
 // field. Changing the email address marks it unverified unless the patch
 // also sets email_verified.
@@ -137,6 +147,10 @@ func (p *profilePatch) apply(user *storage.User, errs *fieldErrors) {
 			errs.add(field, "is too long")
 			return
 		}
+		if strings.ContainsFunc(*value, unicode.IsControl) || !utf8.ValidString(*value) {
+			errs.add(field, "must not contain control characters")
+			return
+		}
 		*target = strings.TrimSpace(*value)
 	}
 	text("name", p.Name, maxNameLength, &user.Name)
@@ -146,8 +160,8 @@ func (p *profilePatch) apply(user *storage.User, errs *fieldErrors) {
 
 	if p.Username != nil {
 		username := storage.NormalizeUsername(*p.Username)
-		if username == "" || len(username) > maxUsernameLength || strings.ContainsAny(username, " \t\r\n") {
-			errs.add("username", "must be 1 to 64 characters without spaces")
+		if !usernamePattern.MatchString(username) {
+			errs.add("username", "must be 1 to 64 of a-z, 0-9 and . _ @ -, starting with a letter or digit")
 		} else {
 			user.Username = username
 		}

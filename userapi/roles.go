@@ -123,6 +123,9 @@ func (a *API) patchRole(c *gin.Context) {
 		a.writeStoreError(c, err)
 		return
 	}
+	if !a.requireCoversHolders(c, role) {
+		return
+	}
 	var body roleBody
 	if !decodeJSON(c, &body) {
 		return
@@ -163,8 +166,7 @@ func (a *API) deleteRole(c *gin.Context) {
 		writeProblem(c, http.StatusConflict, "Conflict", "The built-in roles admin and user cannot be deleted.")
 		return
 	}
-	if !covers(c, role.Permissions) {
-		writeProblem(c, http.StatusForbidden, "Forbidden", "This role grants permissions you do not hold.")
+	if !a.requireCoversHolders(c, role) {
 		return
 	}
 	err = a.store.InTx(c.Request.Context(), func(ctx context.Context) error {

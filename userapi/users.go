@@ -133,6 +133,9 @@ func (a *API) createUser(c *gin.Context) {
 	user.PasswordHash = provider.HashPassword(body.Password)
 
 	err := a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
+		if err := a.checkVerifiedEmail(ctx, user); err != nil {
+			return err
+		}
 		if err := a.store.CreateUser(ctx, user); err != nil {
 			return err
 		}

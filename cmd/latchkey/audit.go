@@ -36,7 +36,7 @@ func newAuditCommand(a *app) *cobra.Command {
 				return err
 			}
 			if result.BrokenSeq != 0 {
-				return fmt.Errorf("audit log broken at event %d (%s); %d events before it verified. "+
+				return fmt.Errorf("audit log broken at event %d (%s); %d events checked. "+
 					"Someone changed or removed rows in audit_events: compare event %d with a backup",
 					result.BrokenSeq, result.Reason, result.Checked, result.BrokenSeq)
 			}
