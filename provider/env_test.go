@@ -90,6 +90,8 @@ func newReplica(t testing.TB, backend *sharedBackend, issuer string, configure .
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Tests rotate keys and expect the new one to sign at once.
+	keys.SetActivationDelay(0)
 	if _, err := keys.EnsureActive(ctx, time.Hour, provider.AlgRS256, provider.AlgES256); err != nil {
 		t.Fatalf("create keys: %v", err)
 	}

@@ -40,6 +40,7 @@ type KeyStore interface {
 type loadedKey struct {
 	kid       string
 	algorithm string
+	createdAt time.Time
 	private   crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey
 	public    crypto.PublicKey
 	active    bool
@@ -56,9 +57,13 @@ type KeySet struct {
 
 	// reloadInterval limits reloads triggered by unknown key ids.
 	reloadInterval time.Duration
+	// activationDelay is how long a new key is only published before it
+	// signs; see activeKey.
+	activationDelay time.Duration
 
 	mu       sync.RWMutex
-	active   map[string]*loadedKey // by algorithm
+	active   map[string]*loadedKey   // by algorithm
+	previous map[string][]*loadedKey // published retired keys by algorithm, newest first
 	byKID    map[string]*loadedKey
 	jwks     []byte
 	loadedAt time.Time
@@ -74,7 +79,8 @@ func NewKeySet(store KeyStore, systemSecret []byte) (*KeySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KeySet{store: store, sealer: sealer, now: time.Now, reloadInterval: minReloadInterval}, nil
+	return &KeySet{store: store, sealer: sealer, now: time.Now, reloadInterval: minReloadInterval,
+		activationDelay: DefaultKeyActivationDelay}, nil
 }
 
 // Load reads the published keys from the database and decrypts them.
@@ -85,6 +91,7 @@ func (k *KeySet) Load(ctx context.Context) error {
 	}
 
 	active := map[string]*loadedKey{}
+	previous := map[string][]*loadedKey{}
 	byKID := map[string]*loadedKey{}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, row := range rows {
@@ -101,10 +108,13 @@ func (k *KeySet) Load(ctx context.Context) error {
 			return fmt.Errorf("signing key %s has unsupported type %T", row.KID, private)
 		}
 
-		loaded := &loadedKey{kid: row.KID, algorithm: row.Algorithm, private: signer, public: signer.Public(), active: row.Active}
+		loaded := &loadedKey{kid: row.KID, algorithm: row.Algorithm, createdAt: row.CreatedAt, private: signer,
+			public: signer.Public(), active: row.Active}
 		byKID[row.KID] = loaded
 		if row.Active {
 			active[row.Algorithm] = loaded
+		} else {
+			previous[row.Algorithm] = append(previous[row.Algorithm], loaded) // rows come newest first
 		}
 
 		var jwk jose.JSONWebKey
@@ -120,7 +130,7 @@ func (k *KeySet) Load(ctx context.Context) error {
 	}
 
 	k.mu.Lock()
-	k.active, k.byKID, k.jwks, k.loadedAt = active, byKID, document, k.now()
+	k.active, k.previous, k.byKID, k.jwks, k.loadedAt = active, previous, byKID, document, k.now()
 	k.mu.Unlock()
 	return nil
 }
@@ -208,13 +218,33 @@ func (k *KeySet) JWKS() []byte {
 	return k.jwks
 }
 
-// Active returns the key that signs new tokens with algorithm.
+// DefaultKeyActivationDelay is how long a newly rotated key is published
+// before it signs: two periods of the provider's periodic key reload, so
+// that every replica publishes it, and resource servers can fetch it,
+// before any token names it.
+const DefaultKeyActivationDelay = 2 * time.Minute
+
+// SetActivationDelay changes how long a new key is only published before it
+// signs. Zero makes it sign at once; tests use that.
+func (k *KeySet) SetActivationDelay(delay time.Duration) {
+	k.mu.Lock()
+	k.activationDelay = delay
+	k.mu.Unlock()
+}
+
+// activeKey returns the key that signs new tokens with algorithm: the
+// active key once it is older than the activation delay, and until then
+// the newest retired key that is still published. A first key, with no
+// predecessor, signs at once.
 func (k *KeySet) activeKey(algorithm string) (*loadedKey, error) {
 	k.mu.RLock()
+	defer k.mu.RUnlock()
 	key, ok := k.active[algorithm]
-	k.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("no active %s signing key: run 'latchkey keys rotate --algorithm %s'", algorithm, algorithm)
+	}
+	if k.now().Sub(key.createdAt) < k.activationDelay && len(k.previous[algorithm]) > 0 {
+		return k.previous[algorithm][0], nil
 	}
 	return key, nil
 }

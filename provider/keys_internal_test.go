@@ -40,6 +40,7 @@ func TestUnknownKidTriggersReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	other.SetActivationDelay(0)
 	if err := other.Load(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/provider"
 )
@@ -134,5 +135,31 @@ func TestKeysNeedTheirSystemSecret(t *testing.T) {
 	}
 	if err := keys.Load(context.Background()); err == nil {
 		t.Error("signing keys decrypted with a different system secret")
+	}
+}
+
+func TestRotatedKeyIsPublishedBeforeItSigns(t *testing.T) {
+	env := newTestEnv(t)
+	env.keys.SetActivationDelay(time.Hour)
+	clientID, secret := env.createClient(t, clientSpec{})
+	ctx := context.Background()
+
+	oldHeader, _ := decodeJWT(t, clientCredentialsToken(t, env, clientID, secret))
+	newKID, err := env.keys.Rotate(ctx, provider.AlgES256, provider.DefaultAccessTokenLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !publishedKIDs(t, env)[newKID] {
+		t.Error("the new key is not published right after rotation")
+	}
+	header, _ := decodeJWT(t, clientCredentialsToken(t, env, clientID, secret))
+	if header["kid"] != oldHeader["kid"] {
+		t.Errorf("token kid = %v during the activation delay, want the previous key %v", header["kid"], oldHeader["kid"])
+	}
+
+	env.keys.SetActivationDelay(0)
+	header, _ = decodeJWT(t, clientCredentialsToken(t, env, clientID, secret))
+	if header["kid"] != newKID {
+		t.Errorf("token kid = %v after the activation delay, want the new key %s", header["kid"], newKID)
 	}
 }

@@ -112,7 +112,8 @@ func newKeysRotateCommand(a *app) *cobra.Command {
 					map[string]any{"algorithm": algorithm, "overlap": overlap.String()}); err != nil {
 					return fmt.Errorf("key %s rotated, but writing the audit event failed: %w", kid, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "new active %s key %s; the previous one stays published for %s\n", algorithm, kid, overlap)
+				fmt.Fprintf(cmd.OutOrStdout(), "new %s key %s, published now and signing in %s; the previous one stays published for %s\n",
+					algorithm, kid, provider.DefaultKeyActivationDelay, overlap)
 			}
 			return nil
 		},
