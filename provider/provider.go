@@ -80,10 +80,11 @@ func (c *Config) applyDefaults() {
 }
 
 // KeyOverlap is how long a retired signing key stays published: long enough
-// for every token it signed to expire.
+// for every token it signed to expire. It keeps signing for the new key's
+// activation delay after it is retired, so that delay is added.
 func (c *Config) KeyOverlap() time.Duration {
 	c.applyDefaults()
-	return max(c.AccessTokenLifetime, c.IDTokenLifetime) + time.Minute
+	return max(c.AccessTokenLifetime, c.IDTokenLifetime) + DefaultKeyActivationDelay + time.Minute
 }
 
 // ValidateIssuer checks that issuer is an absolute https URL without query

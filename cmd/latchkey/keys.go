@@ -120,6 +120,6 @@ func newKeysRotateCommand(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringSliceVar(&algorithms, "algorithm", []string{provider.AlgRS256, provider.AlgES256}, "algorithms to rotate: RS256, ES256 or both")
 	cmd.Flags().DurationVar(&overlap, "overlap", 0, "how long the replaced key stays published; at least the longest access or ID token lifetime "+
-		"the running servers use (default: from this command's lifetime settings, plus one minute)")
+		"the running servers use (default: from this command's lifetime settings, plus the new key's two-minute activation delay and one minute)")
 	return cmd
 }
