@@ -40,9 +40,9 @@ type Config struct {
 	// UserAPIAudience is the aud the user API requires in access tokens;
 	// empty means the issuer, the provider's default audience.
 	UserAPIAudience string
-	// JWKSURL is where resource servers fetch the provider's keys when they
-	// reach it at another address than the issuer URL; empty uses
-	// discovery at the issuer.
+	// JWKSURL is the URL resource servers fetch the provider's keys from
+	// when they reach it at another address than the issuer URL. Empty
+	// means discovery at the issuer.
 	JWKSURL string
 	// AllowInsecureJWKS lets resource servers fetch keys over plain http
 	// from a non-loopback host: only on a private network such as Compose's.

@@ -93,7 +93,7 @@ func checkPKCEPolicy(ar fosite.AuthorizeRequester) error {
 
 // writeAuthorizeError responds to an invalid authorization request. Only when
 // fosite has confirmed the client and its redirect_uri does the error go
-// back to the client by redirect. Otherwise the person sees an error page.
+// back to the client by redirect. Otherwise the person gets an error page.
 func (p *Provider) writeAuthorizeError(c *gin.Context, ar fosite.AuthorizeRequester, err error) {
 	if ar == nil || !ar.IsRedirectURIValid() {
 		p.renderOAuthErrorPage(c, err)
@@ -180,8 +180,8 @@ func (p *Provider) resumeRequest(ctx context.Context, flow *authFlow) (fosite.Au
 }
 
 // currentLoginSession returns the live login session named by the session
-// cookie, or nil when there is none. It fails only when the session store
-// cannot be reached.
+// cookie, or nil when there is none or it has ended. Any other session
+// store error is returned.
 func (p *Provider) currentLoginSession(c *gin.Context) (*storage.LoginSession, error) {
 	secret, err := c.Cookie(p.cookieName(sessionCookieName))
 	if err != nil || secret == "" {

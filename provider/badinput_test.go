@@ -446,7 +446,7 @@ func sessionCookieOf(b *browser, env *testEnv) string {
 }
 
 // withCookies adds the browser's cookies to a request sent without the
-// client, so that the raw Set-Cookie headers of the answer can be read.
+// client, so that the raw Set-Cookie headers of the response can be read.
 func withCookies(b *browser, req *http.Request, _ *testEnv) *http.Request {
 	for _, cookie := range b.client.Jar.Cookies(req.URL) {
 		req.AddCookie(cookie)

@@ -68,7 +68,7 @@ func BenchmarkTokenCodeExchange(b *testing.B) {
 
 // BenchmarkTokenClientCredentialsParallel is the client_credentials
 // benchmark with requests in flight on every core, as a loaded token
-// endpoint sees them. It shows throughput where the serial benchmark shows
+// endpoint receives them. It shows throughput where the serial benchmark shows
 // latency.
 func BenchmarkTokenClientCredentialsParallel(b *testing.B) {
 	env := newTestEnv(b)

@@ -323,7 +323,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	}
 }
 
-// introspect reports whether the provider says a token is active.
+// introspect reports whether the provider reports a token as active.
 func introspect(t *testing.T, env *testEnv, clientID, secret, token string) bool {
 	t.Helper()
 	status, _, body := postForm(t, env.issuer+"/oauth2/introspect", clientID, secret, url.Values{"token": {token}})

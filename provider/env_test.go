@@ -348,7 +348,7 @@ func pkcePair() (verifier, challenge string) {
 }
 
 // postForm sends a form to an endpoint, with HTTP Basic client
-// authentication when clientID is set, and decodes a JSON answer.
+// authentication when clientID is set, and decodes a JSON response.
 func postForm(t *testing.T, endpoint, clientID, secret string, form url.Values) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))

@@ -153,7 +153,7 @@ func (p *Provider) authenticate(c *gin.Context, username, password string) (*sto
 	return user, nil
 }
 
-// consentPage asks the person to approve the requested scopes.
+// consentPage shows the requested scopes for the person to approve.
 func (p *Provider) consentPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	flow, session, ok := p.consentFlow(c, c.Query("flow"))

@@ -17,7 +17,7 @@ import (
 )
 
 // logoutRequest is an RP-initiated logout request that passed validation,
-// sealed into the confirmation page so that the person's answer cannot
+// sealed into the confirmation page so that the person's choice cannot
 // change it.
 type logoutRequest struct {
 	ClientID              string    `json:"client_id,omitempty"`
@@ -34,8 +34,8 @@ const auditSessionEnded = "session.ended"
 
 // endSession is the end_session_endpoint of OpenID Connect RP-Initiated
 // Logout 1.0. With an id_token_hint naming the browser's current session it
-// signs the person out at once; otherwise it asks first (§2, "the OP
-// SHOULD ask the End-User whether to log out"). It redirects only to a
+// signs the person out at once. Otherwise it shows a confirmation page first
+// (§2, "the OP SHOULD ask the End-User whether to log out"). It redirects only to a
 // post_logout_redirect_uri registered for the client, character for
 // character, and echoes state there.
 func (p *Provider) endSession(c *gin.Context) {

@@ -190,7 +190,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		ClientSecretsHasher:         hasher,
 		EnforcePKCEForPublicClients: true,
 		// fosite can only allow or reject "plain" for every client, so Latchkey
-		// decides per client in checkPKCEPolicy before fosite sees the request.
+		// decides per client in checkPKCEPolicy before fosite handles the request.
 		EnablePKCEPlainChallengeMethod: true,
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		// Set here rather than left to fosite's lazy defaults, which write

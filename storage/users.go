@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -58,6 +59,16 @@ type userRow struct {
 }
 
 func (userRow) TableName() string { return "users" }
+
+// usernamePattern keeps usernames to ASCII, so that no two of them look
+// alike (a Cyrillic "е" for a Latin "e", an invisible space).
+var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
+
+// ValidUsername reports whether a normalized username is 1 to 64 of a-z,
+// 0-9 and . _ @ -, starting with a letter or digit.
+func ValidUsername(username string) bool {
+	return usernamePattern.MatchString(username)
+}
 
 // NormalizeUsername returns the form in which usernames are stored and
 // compared: trimmed and lower-case.

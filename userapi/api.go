@@ -244,14 +244,15 @@ func (a *API) require(permission string) gin.HandlerFunc {
 	}
 }
 
-// covers reports whether the acting user holds every permission in
-// wanted. Administrators can hand out, and act on holders of, only what
-// they hold themselves, so no permission can be used to gain another.
-func covers(c *gin.Context, wanted []string) bool {
+// covers reports whether the acting user has every permission in
+// required. Administrators can hand out, and act on holders of, only the
+// permissions they have themselves, so no permission can be used to gain
+// another.
+func covers(c *gin.Context, required []string) bool {
 	value, _ := c.Get(string(keyPermissions))
-	held, _ := value.([]string)
-	for _, permission := range wanted {
-		if !slices.Contains(held, permission) {
+	granted, _ := value.([]string)
+	for _, permission := range required {
+		if !slices.Contains(granted, permission) {
 			return false
 		}
 	}
@@ -354,11 +355,11 @@ func (a *API) checkVerifiedEmail(ctx context.Context, user *storage.User) error 
 	if !user.EmailVerified || user.Email == "" {
 		return nil
 	}
-	taken, err := a.store.VerifiedEmailTaken(ctx, user.Email, user.ID)
+	inUse, err := a.store.VerifiedEmailTaken(ctx, user.Email, user.ID)
 	if err != nil {
 		return err
 	}
-	if taken {
+	if inUse {
 		return errEmailTaken
 	}
 	return nil

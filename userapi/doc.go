@@ -1,6 +1,6 @@
-// Package userapi is Latchkey's user API, a resource server: it trusts
+// Package userapi is Latchkey's user API, a resource server. It trusts
 // nothing but access tokens verified by package bearer against the
-// provider's published keys, and reads permissions from the database on
+// provider's published keys. It reads permissions from the database on
 // every request, so that a removed role stops working at once.
 //
 // Routes, with the token scope and the permission each needs:

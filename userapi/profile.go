@@ -88,7 +88,7 @@ func decodeJSON(c *gin.Context, target any) bool {
 	var raw json.RawMessage
 	err := decoder.Decode(&raw)
 	if err == nil && decoder.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("the body holds more than one JSON value")
+		err = errors.New("the body contains more than one JSON value")
 	}
 	if err == nil && !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 		writeProblem(c, http.StatusBadRequest, "Invalid request", "The body must be a JSON object.")
@@ -131,10 +131,6 @@ const (
 
 var phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
-// usernamePattern keeps usernames to ASCII, so that no two of them look
-// alike (a Cyrillic "е" for a Latin "e", an invisible space).
-var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
-
 // apply validates a patch and applies it to user, collecting every invalid
 // field. Changing the email address marks it unverified unless the patch
 // also sets email_verified.
@@ -160,7 +156,7 @@ func (p *profilePatch) apply(user *storage.User, errs *fieldErrors) {
 
 	if p.Username != nil {
 		username := storage.NormalizeUsername(*p.Username)
-		if !usernamePattern.MatchString(username) {
+		if !storage.ValidUsername(username) {
 			errs.add("username", "must be 1 to 64 of a-z, 0-9 and . _ @ -, starting with a letter or digit")
 		} else {
 			user.Username = username

@@ -126,22 +126,24 @@ func (a *API) patchRole(c *gin.Context) {
 	if !a.requireCoversHolders(c, role) {
 		return
 	}
+
 	var body roleBody
 	if !decodeJSON(c, &body) {
 		return
 	}
 	var errs fieldErrors
-	oldName, oldPermissions := role.Name, role.Permissions
+	oldName := role.Name
 	body.apply(role, &errs)
-	if builtInRole(&storage.Role{Name: oldName}) && role.Name != oldName {
+	if builtInRole(oldName) && role.Name != oldName {
 		errs.add("name", "the built-in roles admin and user cannot be renamed")
 	}
-	if len(errs) == 0 && (!covers(c, role.Permissions) || !covers(c, oldPermissions)) {
-		errs.add("permissions", "you can change only roles whose permissions you hold")
+	if len(errs) == 0 && !covers(c, role.Permissions) {
+		errs.add("permissions", "includes permissions you do not hold")
 	}
 	if errs.write(c) {
 		return
 	}
+
 	err = a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
 		if err := a.store.UpdateRole(ctx, role); err != nil {
 			return err
@@ -162,7 +164,7 @@ func (a *API) deleteRole(c *gin.Context) {
 		a.writeStoreError(c, err)
 		return
 	}
-	if builtInRole(role) {
+	if builtInRole(role.Name) {
 		writeProblem(c, http.StatusConflict, "Conflict", "The built-in roles admin and user cannot be deleted.")
 		return
 	}
@@ -182,8 +184,9 @@ func (a *API) deleteRole(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// builtInRole reports whether role is one every database starts with. They
-// keep their names, because the CLI and the docs rely on them.
-func builtInRole(role *storage.Role) bool {
-	return role.Name == storage.RoleAdmin || role.Name == storage.RoleUser
+// builtInRole reports whether a role name is one every database starts
+// with. Those roles keep their names, because the CLI and the docs rely on
+// them.
+func builtInRole(name string) bool {
+	return name == storage.RoleAdmin || name == storage.RoleUser
 }

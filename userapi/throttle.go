@@ -68,7 +68,7 @@ func (f *failureCounter) fail(userID string) {
 	f.entries[userID] = entry
 }
 
-// reset forgets a user's failures after a success.
+// reset clears a user's failures after a success.
 func (f *failureCounter) reset(userID string) {
 	f.mu.Lock()
 	delete(f.entries, userID)

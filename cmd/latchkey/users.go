@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
-	"regexp"
 	"strings"
 
 	"github.com/google/uuid"
@@ -18,10 +17,6 @@ import (
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
-
-// usernamePattern keeps usernames to ASCII, so that no two look alike; the
-// user API applies the same rule.
-var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
 
 // minPasswordLength follows NIST SP 800-63B §5.1.1.2 for passwords chosen by
 // the user.
@@ -62,7 +57,7 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 			switch normalized := storage.NormalizeUsername(username); {
 			case normalized == "":
 				problems = append(problems, errors.New("--username is required"))
-			case !usernamePattern.MatchString(normalized):
+			case !storage.ValidUsername(normalized):
 				problems = append(problems, fmt.Errorf("--username %q: use 1 to 64 of a-z, 0-9 and . _ @ -, starting with a letter or digit", username))
 			}
 			if email == "" {

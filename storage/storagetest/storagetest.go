@@ -128,7 +128,7 @@ func NewDatabaseOn(t testing.TB, backend string) *storage.Database {
 	return db
 }
 
-// SessionStore is what the provider and the session contract need.
+// SessionStore is the login-session store interface of the provider and the session contract suite.
 type SessionStore interface {
 	Create(ctx context.Context, session *storage.LoginSession) error
 	Get(ctx context.Context, id string) (*storage.LoginSession, error)
