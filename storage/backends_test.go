@@ -44,6 +44,9 @@ func TestRedisSessionStore(t *testing.T) {
 	runSessionStoreContract(t, func(t *testing.T) loginSessionStore {
 		return storagetest.NewRedisSessionStore(t, storagetest.RedisURL())
 	})
+	runSessionStatsContract(t, func(t *testing.T) scriptedSessionStore {
+		return storagetest.NewRedisSessionStore(t, storagetest.RedisURL())
+	})
 }
 
 func TestMigrationsOnEmptySQLite(t *testing.T) {

@@ -35,7 +35,14 @@ type Client struct {
 	TokenEndpointAuthMethod string
 	// IDTokenSignedResponseAlg is RS256 or ES256.
 	IDTokenSignedResponseAlg string
-	CreatedAt                time.Time
+	// BackchannelLogoutURI is the client's backchannel_logout_uri, the
+	// absolute URL that logout tokens for this client are posted to (OpenID
+	// Connect Back-Channel Logout 1.0 §2.2). Empty when none is registered.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired is backchannel_logout_session_required:
+	// whether the client needs the sid claim in its logout tokens.
+	BackchannelLogoutSessionRequired bool
+	CreatedAt                        time.Time
 }
 
 var (
@@ -76,21 +83,23 @@ func (c *Client) GetResponseModes() []fosite.ResponseModeType {
 }
 
 type clientRow struct {
-	ID                       string `gorm:"primaryKey"`
-	Name                     string
-	SecretHash               []byte
-	RedirectURIs             string
-	PostLogoutRedirectURIs   string
-	GrantTypes               string
-	ResponseTypes            string
-	Scopes                   string
-	Audience                 string
-	Public                   bool
-	FirstParty               bool
-	AllowPlainPKCE           bool `gorm:"column:allow_plain_pkce"`
-	TokenEndpointAuthMethod  string
-	IDTokenSignedResponseAlg string `gorm:"column:id_token_signed_response_alg"`
-	CreatedAt                time.Time
+	ID                               string `gorm:"primaryKey"`
+	Name                             string
+	SecretHash                       []byte
+	RedirectURIs                     string
+	PostLogoutRedirectURIs           string
+	GrantTypes                       string
+	ResponseTypes                    string
+	Scopes                           string
+	Audience                         string
+	Public                           bool
+	FirstParty                       bool
+	AllowPlainPKCE                   bool `gorm:"column:allow_plain_pkce"`
+	TokenEndpointAuthMethod          string
+	IDTokenSignedResponseAlg         string `gorm:"column:id_token_signed_response_alg"`
+	BackchannelLogoutURI             string `gorm:"column:backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `gorm:"column:backchannel_logout_session_required"`
+	CreatedAt                        time.Time
 }
 
 func (clientRow) TableName() string { return "clients" }
@@ -114,41 +123,45 @@ func decodeList(data string) []string {
 
 func (r *clientRow) toClient() *Client {
 	return &Client{
-		ID:                       r.ID,
-		Name:                     r.Name,
-		SecretHash:               r.SecretHash,
-		RedirectURIs:             decodeList(r.RedirectURIs),
-		PostLogoutRedirectURIs:   decodeList(r.PostLogoutRedirectURIs),
-		GrantTypes:               decodeList(r.GrantTypes),
-		ResponseTypes:            decodeList(r.ResponseTypes),
-		Scopes:                   strings.Fields(r.Scopes),
-		Audience:                 decodeList(r.Audience),
-		Public:                   r.Public,
-		FirstParty:               r.FirstParty,
-		AllowPlainPKCE:           r.AllowPlainPKCE,
-		TokenEndpointAuthMethod:  r.TokenEndpointAuthMethod,
-		IDTokenSignedResponseAlg: r.IDTokenSignedResponseAlg,
-		CreatedAt:                r.CreatedAt,
+		ID:                               r.ID,
+		Name:                             r.Name,
+		SecretHash:                       r.SecretHash,
+		RedirectURIs:                     decodeList(r.RedirectURIs),
+		PostLogoutRedirectURIs:           decodeList(r.PostLogoutRedirectURIs),
+		GrantTypes:                       decodeList(r.GrantTypes),
+		ResponseTypes:                    decodeList(r.ResponseTypes),
+		Scopes:                           strings.Fields(r.Scopes),
+		Audience:                         decodeList(r.Audience),
+		Public:                           r.Public,
+		FirstParty:                       r.FirstParty,
+		AllowPlainPKCE:                   r.AllowPlainPKCE,
+		TokenEndpointAuthMethod:          r.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg:         r.IDTokenSignedResponseAlg,
+		BackchannelLogoutURI:             r.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: r.BackchannelLogoutSessionRequired,
+		CreatedAt:                        r.CreatedAt,
 	}
 }
 
 func clientToRow(c *Client) *clientRow {
 	return &clientRow{
-		ID:                       c.ID,
-		Name:                     c.Name,
-		SecretHash:               c.SecretHash,
-		RedirectURIs:             encodeList(c.RedirectURIs),
-		PostLogoutRedirectURIs:   encodeList(c.PostLogoutRedirectURIs),
-		GrantTypes:               encodeList(c.GrantTypes),
-		ResponseTypes:            encodeList(c.ResponseTypes),
-		Scopes:                   strings.Join(c.Scopes, " "),
-		Audience:                 encodeList(c.Audience),
-		Public:                   c.Public,
-		FirstParty:               c.FirstParty,
-		AllowPlainPKCE:           c.AllowPlainPKCE,
-		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
-		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
-		CreatedAt:                c.CreatedAt,
+		ID:                               c.ID,
+		Name:                             c.Name,
+		SecretHash:                       c.SecretHash,
+		RedirectURIs:                     encodeList(c.RedirectURIs),
+		PostLogoutRedirectURIs:           encodeList(c.PostLogoutRedirectURIs),
+		GrantTypes:                       encodeList(c.GrantTypes),
+		ResponseTypes:                    encodeList(c.ResponseTypes),
+		Scopes:                           strings.Join(c.Scopes, " "),
+		Audience:                         encodeList(c.Audience),
+		Public:                           c.Public,
+		FirstParty:                       c.FirstParty,
+		AllowPlainPKCE:                   c.AllowPlainPKCE,
+		TokenEndpointAuthMethod:          c.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg:         c.IDTokenSignedResponseAlg,
+		BackchannelLogoutURI:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		CreatedAt:                        c.CreatedAt,
 	}
 }
 

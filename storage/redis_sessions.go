@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ory/fosite"
@@ -12,11 +14,26 @@ import (
 )
 
 // RedisSessionStore keeps login sessions in Redis, shared by every replica.
-// Each session is a JSON value under "<prefix>session:<id>" whose time to
-// live is the shorter of its idle timeout and its remaining absolute
-// lifetime, so Redis itself drops it when either runs out. A sorted set per
-// user, "<prefix>user:<id>:sessions" scored by absolute expiry, lists a
-// user's sessions.
+// Under the key prefix it keeps:
+//
+//   - "session:<id>": a hash with the session as JSON ("data"), its user
+//     ("user") and its last activity in Unix nanoseconds ("seen");
+//   - "session:<id>:clients": a set of the clients issued a code in it.
+//
+// Both live until the session's deadline (see LoginSession.Deadline), so
+// Redis itself drops a session that lapses. Sorted sets scored by deadline
+// in Unix milliseconds index the live sessions:
+//
+//   - "user:<id>:sessions": a user's sessions;
+//   - "stats:sessions", "stats:mfa": all sessions, those that used MFA;
+//   - "stats:client:<id>": the sessions in which a client got a code;
+//   - "stats:users", "stats:clients": users and clients, scored by the
+//     last deadline of their sessions;
+//   - "stats:activity": users scored by their last activity time;
+//   - "stats:logins:<unix hour>": a counter of the logins in that hour.
+//
+// Statistics count index entries with a deadline in the future; lapsed
+// entries are trimmed as statistics are read.
 type RedisSessionStore struct {
 	client *redis.Client
 	prefix string
@@ -28,6 +45,10 @@ type RedisSessionStore struct {
 func NewRedisSessionStore(client *redis.Client, prefix string) *RedisSessionStore {
 	return &RedisSessionStore{client: client, prefix: prefix, now: time.Now}
 }
+
+// SetClock replaces the wall clock, for tests that script time. Redis still
+// expires keys on its own clock.
+func (r *RedisSessionStore) SetClock(now func() time.Time) { r.now = now }
 
 // OpenRedis parses a redis:// or rediss:// URL and checks that the server
 // responds. It fails with ErrUnavailable when it does not.
@@ -48,19 +69,21 @@ func OpenRedis(ctx context.Context, redisURL string) (*redis.Client, error) {
 }
 
 func (r *RedisSessionStore) sessionKey(id string) string { return r.prefix + "session:" + id }
+func (r *RedisSessionStore) clientsKey(id string) string {
+	return r.prefix + "session:" + id + ":clients"
+}
 func (r *RedisSessionStore) userKey(userID string) string {
 	return r.prefix + "user:" + userID + ":sessions"
 }
-
-// ttl returns how long a session stays alive from now if unused, or zero if
-// it is already dead.
-func (r *RedisSessionStore) ttl(s *LoginSession, now time.Time) time.Duration {
-	remaining := s.ExpiresAt.Sub(now)
-	if s.IdleTimeout > 0 {
-		remaining = min(remaining, s.LastSeenAt.Add(s.IdleTimeout).Sub(now))
-	}
-	return max(remaining, 0)
+func (r *RedisSessionStore) statsKey(name string) string { return r.prefix + "stats:" + name }
+func (r *RedisSessionStore) loginsKey(hour time.Time) string {
+	return r.statsKey("logins:" + strconv.FormatInt(hour.Unix(), 10))
 }
+
+// millis is a sorted-set score: t in Unix milliseconds.
+func millis(t time.Time) float64 { return float64(t.UnixMilli()) }
+
+func millisArg(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // redisError maps go-redis errors to this package's sentinels.
 func redisError(err error) error {
@@ -73,9 +96,11 @@ func redisError(err error) error {
 	return errors.Join(ErrUnavailable, err)
 }
 
-// Create stores a new session.
+// Create stores a new session and counts it as a login.
 func (r *RedisSessionStore) Create(ctx context.Context, s *LoginSession) error {
-	ttl := r.ttl(s, r.now())
+	now := r.now()
+	deadline := s.Deadline()
+	ttl := deadline.Sub(now)
 	if ttl <= 0 {
 		return errors.New("session is already expired")
 	}
@@ -84,28 +109,80 @@ func (r *RedisSessionStore) Create(ctx context.Context, s *LoginSession) error {
 		return err
 	}
 
+	score := millis(deadline)
 	userKey := r.userKey(s.UserID)
+	loginsKey := r.loginsKey(now.UTC().Truncate(time.Hour))
 	_, err = r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.Set(ctx, r.sessionKey(s.ID), data, ttl)
-		pipe.ZAdd(ctx, userKey, redis.Z{Score: float64(s.ExpiresAt.Unix()), Member: s.ID})
+		sessionKey := r.sessionKey(s.ID)
+		pipe.HSet(ctx, sessionKey, "data", data, "user", s.UserID, "seen", s.LastSeenAt.UnixNano())
+		pipe.PExpire(ctx, sessionKey, ttl)
+		if len(s.Clients) > 0 {
+			clientsKey := r.clientsKey(s.ID)
+			for _, clientID := range s.Clients {
+				pipe.SAdd(ctx, clientsKey, clientID)
+				pipe.ZAdd(ctx, r.statsKey("client:"+clientID), redis.Z{Score: score, Member: s.ID})
+				pipe.ZAddGT(ctx, r.statsKey("clients"), redis.Z{Score: score, Member: clientID})
+			}
+			pipe.PExpire(ctx, clientsKey, ttl)
+		}
+		pipe.ZAdd(ctx, userKey, redis.Z{Score: score, Member: s.ID})
 		// The set lives as long as its longest-lived session: NX sets an
 		// expiry on a new set, GT only ever extends an existing one.
-		pipe.ExpireNX(ctx, userKey, s.ExpiresAt.Sub(r.now())+time.Minute)
-		pipe.ExpireGT(ctx, userKey, s.ExpiresAt.Sub(r.now())+time.Minute)
+		pipe.ExpireNX(ctx, userKey, s.ExpiresAt.Sub(now)+time.Minute)
+		pipe.ExpireGT(ctx, userKey, s.ExpiresAt.Sub(now)+time.Minute)
+
+		pipe.ZAdd(ctx, r.statsKey("sessions"), redis.Z{Score: score, Member: s.ID})
+		if s.UsedMFA() {
+			pipe.ZAdd(ctx, r.statsKey("mfa"), redis.Z{Score: score, Member: s.ID})
+		}
+		pipe.ZAddGT(ctx, r.statsKey("users"), redis.Z{Score: score, Member: s.UserID})
+		pipe.ZAdd(ctx, r.statsKey("activity"), redis.Z{Score: millis(now), Member: s.UserID})
+		pipe.Incr(ctx, loginsKey)
+		pipe.Expire(ctx, loginsKey, (statsHours+1)*time.Hour)
 		return nil
 	})
 	return redisError(err)
 }
 
+// load reads a session with one round trip and checks that it is live.
 func (r *RedisSessionStore) load(ctx context.Context, id string) (*LoginSession, error) {
-	data, err := r.client.Get(ctx, r.sessionKey(id)).Bytes()
-	if err != nil {
+	pipe := r.client.Pipeline()
+	fields := pipe.HGetAll(ctx, r.sessionKey(id))
+	clients := pipe.SMembers(ctx, r.clientsKey(id))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, redisError(err)
 	}
+	return r.decode(fields.Val(), clients.Val())
+}
+
+// decode builds a live session from its hash fields and clients, or fails
+// with fosite.ErrNotFound.
+func (r *RedisSessionStore) decode(fields map[string]string, clients []string) (*LoginSession, error) {
+	data, ok := fields["data"]
+	if !ok {
+		return nil, fosite.ErrNotFound
+	}
 	var s LoginSession
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := json.Unmarshal([]byte(data), &s); err != nil {
 		return nil, fmt.Errorf("decode login session: %w", err)
 	}
+	if seen, err := strconv.ParseInt(fields["seen"], 10, 64); err == nil {
+		s.LastSeenAt = time.Unix(0, seen).UTC()
+	}
+	// The set is unordered: keep the order recorded at creation and add
+	// later clients sorted, so that listings are stable.
+	known := map[string]bool{}
+	for _, clientID := range s.Clients {
+		known[clientID] = true
+	}
+	var added []string
+	for _, clientID := range clients {
+		if !known[clientID] {
+			added = append(added, clientID)
+		}
+	}
+	slices.Sort(added)
+	s.Clients = append(s.Clients, added...)
 	if !s.alive(r.now()) {
 		return nil, fosite.ErrNotFound
 	}
@@ -117,9 +194,32 @@ func (r *RedisSessionStore) Get(ctx context.Context, id string) (*LoginSession, 
 	return r.load(ctx, id)
 }
 
+// touchScript records activity on a session that still exists and moves
+// its deadline in every index. ARGV: prefix, session id, user id, last seen
+// (Unix ns), time to live (ms), deadline (Unix ms), now (Unix ms).
+var touchScript = redis.NewScript(`
+local p, id, uid = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'session:' .. id
+if redis.call('EXISTS', key) == 0 then return 0 end
+local clients = key .. ':clients'
+local deadline = ARGV[6]
+redis.call('HSET', key, 'seen', ARGV[4])
+redis.call('PEXPIRE', key, ARGV[5])
+redis.call('PEXPIRE', clients, ARGV[5])
+redis.call('ZADD', p .. 'user:' .. uid .. ':sessions', 'XX', deadline, id)
+redis.call('ZADD', p .. 'stats:sessions', 'XX', deadline, id)
+redis.call('ZADD', p .. 'stats:mfa', 'XX', deadline, id)
+redis.call('ZADD', p .. 'stats:users', 'GT', deadline, uid)
+redis.call('ZADD', p .. 'stats:activity', ARGV[7], uid)
+for _, client in ipairs(redis.call('SMEMBERS', clients)) do
+  redis.call('ZADD', p .. 'stats:client:' .. client, 'XX', deadline, id)
+  redis.call('ZADD', p .. 'stats:clients', 'GT', deadline, client)
+end
+return 1
+`)
+
 // Touch records activity on a live session, extending its idle timeout but
-// never its absolute lifetime. Two concurrent touches may both write; the
-// later LastSeenAt wins, which is the intended result either way.
+// never its absolute lifetime.
 func (r *RedisSessionStore) Touch(ctx context.Context, id string) error {
 	s, err := r.load(ctx, id)
 	if err != nil {
@@ -127,23 +227,59 @@ func (r *RedisSessionStore) Touch(ctx context.Context, id string) error {
 	}
 	now := r.now()
 	s.LastSeenAt = now
-	data, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	ttl := r.ttl(s, now)
+	deadline := s.Deadline()
+	ttl := deadline.Sub(now)
 	if ttl <= 0 {
 		return fosite.ErrNotFound
 	}
-	// XX: never recreate a session that was deleted since it was read.
-	err = r.client.SetArgs(ctx, r.sessionKey(id), data, redis.SetArgs{Mode: "XX", TTL: ttl}).Err()
-	return redisError(err)
+	touched, err := touchScript.Run(ctx, r.client, nil, r.prefix, id, s.UserID,
+		now.UnixNano(), ttl.Milliseconds(), millisArg(deadline), millisArg(now)).Int()
+	if err != nil {
+		return redisError(err)
+	}
+	if touched == 0 {
+		return fosite.ErrNotFound
+	}
+	return nil
 }
 
-// ListByUser returns a user's live sessions, newest first.
+// addClientScript records a client in a session that still exists.
+// ARGV: prefix, session id, client id.
+var addClientScript = redis.NewScript(`
+local p, id, client = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'session:' .. id
+local ttl = redis.call('PTTL', key)
+if ttl < 0 then return 0 end
+local clients = key .. ':clients'
+redis.call('SADD', clients, client)
+redis.call('PEXPIRE', clients, ttl)
+local deadline = redis.call('ZSCORE', p .. 'stats:sessions', id)
+if deadline then
+  redis.call('ZADD', p .. 'stats:client:' .. client, deadline, id)
+  redis.call('ZADD', p .. 'stats:clients', 'GT', deadline, client)
+end
+return 1
+`)
+
+// AddClient records that clientID was issued a code in a live session.
+func (r *RedisSessionStore) AddClient(ctx context.Context, id, clientID string) error {
+	added, err := addClientScript.Run(ctx, r.client, nil, r.prefix, id, clientID).Int()
+	if err != nil {
+		return redisError(err)
+	}
+	if added == 0 {
+		return fosite.ErrNotFound
+	}
+	return nil
+}
+
+// ListByUser returns a user's live sessions, newest first, with one round
+// trip for the index and one for the sessions.
 func (r *RedisSessionStore) ListByUser(ctx context.Context, userID string) ([]*LoginSession, error) {
 	userKey := r.userKey(userID)
-	ids, err := r.client.ZRevRange(ctx, userKey, 0, -1).Result()
+	ids, err := r.client.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: userKey, ByScore: true, Start: "(" + millisArg(r.now()), Stop: "+inf",
+	}).Result()
 	if err != nil {
 		return nil, redisError(err)
 	}
@@ -151,65 +287,143 @@ func (r *RedisSessionStore) ListByUser(ctx context.Context, userID string) ([]*L
 		return nil, nil
 	}
 
-	keys := make([]string, len(ids))
+	pipe := r.client.Pipeline()
+	fields := make([]*redis.MapStringStringCmd, len(ids))
+	clients := make([]*redis.StringSliceCmd, len(ids))
 	for i, id := range ids {
-		keys[i] = r.sessionKey(id)
+		fields[i] = pipe.HGetAll(ctx, r.sessionKey(id))
+		clients[i] = pipe.SMembers(ctx, r.clientsKey(id))
 	}
-	values, err := r.client.MGet(ctx, keys...).Result()
-	if err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, redisError(err)
 	}
 
-	now := r.now()
 	var sessions []*LoginSession
-	var stale []any
-	for i, value := range values {
-		data, ok := value.(string)
-		var s LoginSession
-		if !ok || json.Unmarshal([]byte(data), &s) != nil || !s.alive(now) {
-			stale = append(stale, ids[i])
+	for i := range ids {
+		s, err := r.decode(fields[i].Val(), clients[i].Val())
+		if err != nil {
 			continue
 		}
-		sessions = append(sessions, &s)
-	}
-	if len(stale) > 0 {
-		if err := r.client.ZRem(ctx, userKey, stale...).Err(); err != nil {
-			return nil, redisError(err)
-		}
+		sessions = append(sessions, s)
 	}
 	sortNewestFirst(sessions)
 	return sessions, nil
 }
 
+// deleteScript removes a session and its entries in every index, then
+// rescores its user by the last deadline of their other sessions.
+// ARGV: prefix, session id, now (Unix ms).
+var deleteScript = redis.NewScript(`
+local p, id = ARGV[1], ARGV[2]
+local key = p .. 'session:' .. id
+local clients = key .. ':clients'
+local uid = redis.call('HGET', key, 'user')
+for _, client in ipairs(redis.call('SMEMBERS', clients)) do
+  redis.call('ZREM', p .. 'stats:client:' .. client, id)
+end
+redis.call('DEL', key, clients)
+redis.call('ZREM', p .. 'stats:sessions', id)
+redis.call('ZREM', p .. 'stats:mfa', id)
+if not uid then return 0 end
+local sessions = p .. 'user:' .. uid .. ':sessions'
+redis.call('ZREM', sessions, id)
+local last = redis.call('ZRANGE', sessions, 0, 0, 'REV', 'WITHSCORES')
+if last[2] and tonumber(last[2]) > tonumber(ARGV[3]) then
+  redis.call('ZADD', p .. 'stats:users', last[2], uid)
+else
+  redis.call('ZREM', p .. 'stats:users', uid)
+end
+return 1
+`)
+
 // Delete removes one session. Deleting a missing session is not an error.
 func (r *RedisSessionStore) Delete(ctx context.Context, id string) error {
-	s, err := r.load(ctx, id)
-	if errors.Is(err, fosite.ErrNotFound) {
-		return redisError(r.client.Del(ctx, r.sessionKey(id)).Err())
-	}
-	if err != nil {
-		return err
-	}
-	_, err = r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.Del(ctx, r.sessionKey(id))
-		pipe.ZRem(ctx, r.userKey(s.UserID), id)
-		return nil
-	})
+	err := deleteScript.Run(ctx, r.client, nil, r.prefix, id, millisArg(r.now())).Err()
 	return redisError(err)
 }
 
 // DeleteByUser removes every session of a user.
 func (r *RedisSessionStore) DeleteByUser(ctx context.Context, userID string) error {
-	userKey := r.userKey(userID)
-	ids, err := r.client.ZRange(ctx, userKey, 0, -1).Result()
+	ids, err := r.client.ZRange(ctx, r.userKey(userID), 0, -1).Result()
 	if err != nil {
 		return redisError(err)
 	}
-	keys := []string{userKey}
 	for _, id := range ids {
-		keys = append(keys, r.sessionKey(id))
+		if err := r.Delete(ctx, id); err != nil {
+			return err
+		}
 	}
-	return redisError(r.client.Del(ctx, keys...).Err())
+	return nil
+}
+
+// Stats returns the session statistics at the store's clock, trimming
+// lapsed index entries as it reads.
+func (r *RedisSessionStore) Stats(ctx context.Context) (*SessionStats, error) {
+	now := r.now()
+	hours := statsHourStarts(now)
+	loginKeys := make([]string, len(hours))
+	for i, hour := range hours {
+		loginKeys[i] = r.loginsKey(hour)
+	}
+
+	var sessions, users, mfa, month, day *redis.IntCmd
+	var logins *redis.SliceCmd
+	var clients *redis.StringSliceCmd
+	_, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, name := range []string{"sessions", "users", "mfa", "clients"} {
+			pipe.ZRemRangeByScore(ctx, r.statsKey(name), "-inf", millisArg(now))
+		}
+		pipe.ZRemRangeByScore(ctx, r.statsKey("activity"), "-inf", millisArg(now.Add(-activityMonth)))
+		sessions = pipe.ZCard(ctx, r.statsKey("sessions"))
+		users = pipe.ZCard(ctx, r.statsKey("users"))
+		mfa = pipe.ZCard(ctx, r.statsKey("mfa"))
+		month = pipe.ZCount(ctx, r.statsKey("activity"), "("+millisArg(now.Add(-activityMonth)), "+inf")
+		day = pipe.ZCount(ctx, r.statsKey("activity"), "("+millisArg(now.Add(-activityDay)), "+inf")
+		logins = pipe.MGet(ctx, loginKeys...)
+		clients = pipe.ZRange(ctx, r.statsKey("clients"), 0, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, redisError(err)
+	}
+
+	stats := &SessionStats{
+		ActiveSessions:    sessions.Val(),
+		ActiveUsers:       users.Val(),
+		ActiveUsers24h:    day.Val(),
+		ActiveUsers30d:    month.Val(),
+		MFASessions:       mfa.Val(),
+		SessionsPerClient: map[string]int64{},
+	}
+	for i, value := range logins.Val() {
+		var count int64
+		if text, ok := value.(string); ok {
+			count, _ = strconv.ParseInt(text, 10, 64)
+		}
+		stats.LoginsPerHour = append(stats.LoginsPerHour, HourlyCount{Hour: hours[i], Count: count})
+	}
+
+	if len(clients.Val()) == 0 {
+		return stats, nil
+	}
+	counts := make([]*redis.IntCmd, len(clients.Val()))
+	_, err = r.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, clientID := range clients.Val() {
+			key := r.statsKey("client:" + clientID)
+			pipe.ZRemRangeByScore(ctx, key, "-inf", millisArg(now))
+			counts[i] = pipe.ZCard(ctx, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, redisError(err)
+	}
+	for i, clientID := range clients.Val() {
+		if n := counts[i].Val(); n > 0 {
+			stats.SessionsPerClient[clientID] = n
+		}
+	}
+	return stats, nil
 }
 
 // Ping checks that Redis responds.

@@ -44,6 +44,9 @@ func TestMemorySessionStore(t *testing.T) {
 	runSessionStoreContract(t, func(t *testing.T) loginSessionStore {
 		return storage.NewMemorySessionStore()
 	})
+	runSessionStatsContract(t, func(t *testing.T) scriptedSessionStore {
+		return storage.NewMemorySessionStore()
+	})
 }
 
 // User IDs are UUIDs, the type some backends give the users.id column.
@@ -90,7 +93,10 @@ func newTestClient(id string) *storage.Client {
 		AllowPlainPKCE:           true,
 		TokenEndpointAuthMethod:  "client_secret_basic",
 		IDTokenSignedResponseAlg: "ES256",
-		CreatedAt:                time.Now().UTC().Truncate(time.Second),
+		// The query checks that the URI is stored verbatim.
+		BackchannelLogoutURI:             "https://app.example.com/backchannel-logout?tenant=eu&v=2",
+		BackchannelLogoutSessionRequired: true,
+		CreatedAt:                        time.Now().UTC().Truncate(time.Second),
 	}
 }
 
@@ -346,6 +352,8 @@ func testClients(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 			{"AllowPlainPKCE", got.AllowPlainPKCE, want.AllowPlainPKCE},
 			{"TokenEndpointAuthMethod", got.TokenEndpointAuthMethod, want.TokenEndpointAuthMethod},
 			{"IDTokenSignedResponseAlg", got.IDTokenSignedResponseAlg, want.IDTokenSignedResponseAlg},
+			{"BackchannelLogoutURI", got.BackchannelLogoutURI, want.BackchannelLogoutURI},
+			{"BackchannelLogoutSessionRequired", got.BackchannelLogoutSessionRequired, want.BackchannelLogoutSessionRequired},
 		}
 		for _, field := range fields {
 			if !reflect.DeepEqual(field.got, field.want) {
@@ -1417,6 +1425,8 @@ type loginSessionStore interface {
 	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
 	Delete(ctx context.Context, id string) error
 	DeleteByUser(ctx context.Context, userID string) error
+	AddClient(ctx context.Context, id, clientID string) error
+	Stats(ctx context.Context) (*storage.SessionStats, error)
 }
 
 // newLoginSession returns a session of userID created age ago that lives

@@ -136,6 +136,9 @@ type SessionStore interface {
 	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
 	Delete(ctx context.Context, id string) error
 	DeleteByUser(ctx context.Context, userID string) error
+	AddClient(ctx context.Context, id, clientID string) error
+	Stats(ctx context.Context) (*storage.SessionStats, error)
+	SetClock(now func() time.Time)
 }
 
 // NewSessionStore returns an empty session store on the chosen backend.
