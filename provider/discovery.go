@@ -33,6 +33,8 @@ type metadata struct {
 	RequestParameterSupported                 bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported              bool     `json:"request_uri_parameter_supported"`
 	RequireRequestURIRegistration             bool     `json:"require_request_uri_registration"`
+	BackchannelLogoutSupported                bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported         bool     `json:"backchannel_logout_session_supported"`
 }
 
 func (p *Provider) metadata() metadata {
@@ -66,6 +68,11 @@ func (p *Provider) metadata() metadata {
 			"email", "email_verified", "phone_number", "phone_number_verified", "roles",
 		},
 		PromptValuesSupported: []string{"none", "login", "consent"},
+		// OpenID Connect Back-Channel Logout 1.0 §2.1. Clients that register a
+		// backchannel_logout_uri get logout tokens, and those tokens carry the
+		// sid claim that ID tokens carry too.
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 }
 

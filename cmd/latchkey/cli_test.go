@@ -146,6 +146,20 @@ func TestClientsCreateRejectsBadOptions(t *testing.T) {
 		"public with plain":    {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb", "--public", "--allow-plain-pkce"}, "S256"},
 		"unknown ID token alg": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb", "--id-token-signed-response-alg", "HS256"}, "HS256"},
 		"public credentials":   {[]string{"--name", "A", "--public", "--grant-type", "client_credentials"}, "cannot use client_credentials"},
+		"backchannel logout fragment": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb",
+			"--backchannel-logout-uri", "https://a.example/logout#x"}, "must not contain a fragment"},
+		"relative backchannel logout": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb",
+			"--backchannel-logout-uri", "/logout"}, "not an absolute URI"},
+		"backchannel logout over http": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb",
+			"--backchannel-logout-uri", "http://a.example/logout"}, "uses http on a non-loopback host"},
+		"backchannel logout scheme": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb",
+			"--backchannel-logout-uri", "ftp://a.example/logout"}, "must use https"},
+		"backchannel logout without host": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb",
+			"--backchannel-logout-uri", "https:/logout"}, "has no host"},
+		"backchannel logout without sign-in": {[]string{"--name", "A", "--grant-type", "client_credentials",
+			"--backchannel-logout-uri", "https://a.example/logout"}, "needs the authorization_code grant"},
+		"session required without URI": {[]string{"--name", "A", "--redirect-uri", "https://a.example/cb",
+			"--backchannel-logout-session-required"}, "needs --backchannel-logout-uri"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -154,6 +168,84 @@ func TestClientsCreateRejectsBadOptions(t *testing.T) {
 				t.Errorf("error = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestClientsCreateWithBackchannelLogout(t *testing.T) {
+	clearEnvironment(t)
+	common := []string{"--data-dir", t.TempDir(), "--system-secret", strings.Repeat("k", 40), "--migrate"}
+	if _, err := run(t, "", append([]string{"migrate", "up"}, common...)...); err != nil {
+		t.Fatal(err)
+	}
+	const logoutURI = "https://shop.example/backchannel-logout?tenant=eu"
+
+	out, err := run(t, "", append([]string{"clients", "create", "--name", "Shop", "--redirect-uri", "https://shop.example/cb",
+		"--backchannel-logout-uri", logoutURI, "--output", "json"}, common...)...)
+	if err != nil {
+		t.Fatalf("clients create: %v\n%s", err, out)
+	}
+	var created map[string]any
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("clients create output is not JSON: %v\n%s", err, out)
+	}
+	if created["backchannel_logout_uri"] != logoutURI {
+		t.Errorf("backchannel_logout_uri = %v, want %q", created["backchannel_logout_uri"], logoutURI)
+	}
+	if created["backchannel_logout_session_required"] != true {
+		t.Errorf("backchannel_logout_session_required = %v, want the default true", created["backchannel_logout_session_required"])
+	}
+	clientID, _ := created["client_id"].(string)
+
+	out, err = run(t, "", append([]string{"clients", "get", clientID}, common...)...)
+	if err != nil {
+		t.Fatalf("clients get: %v", err)
+	}
+	if !strings.Contains(out, logoutURI) {
+		t.Errorf("clients get does not show the back-channel logout URI:\n%s", out)
+	}
+	if !strings.Contains(out, "backchannel_logout_session_required:") {
+		t.Errorf("clients get does not show backchannel_logout_session_required:\n%s", out)
+	}
+
+	out, err = run(t, "", append([]string{"clients", "create", "--name", "Local", "--redirect-uri", "http://127.0.0.1:8080/cb",
+		"--backchannel-logout-uri", "http://127.0.0.1:8080/logout", "--backchannel-logout-session-required=false",
+		"--output", "json"}, common...)...)
+	if err != nil {
+		t.Fatalf("create client with a loopback http logout URI: %v\n%s", err, out)
+	}
+	var local map[string]any
+	if err := json.Unmarshal([]byte(out), &local); err != nil {
+		t.Fatalf("clients create output is not JSON: %v\n%s", err, out)
+	}
+	if local["backchannel_logout_session_required"] != false {
+		t.Errorf("backchannel_logout_session_required = %v, want false", local["backchannel_logout_session_required"])
+	}
+
+	out, err = run(t, "", append([]string{"clients", "create", "--name", "Plain", "--redirect-uri", "https://plain.example/cb",
+		"--output", "json"}, common...)...)
+	if err != nil {
+		t.Fatalf("create client without a logout URI: %v\n%s", err, out)
+	}
+	var plain map[string]any
+	if err := json.Unmarshal([]byte(out), &plain); err != nil {
+		t.Fatalf("clients create output is not JSON: %v\n%s", err, out)
+	}
+	if _, ok := plain["backchannel_logout_uri"]; ok {
+		t.Errorf("backchannel_logout_uri = %v for a client without one, want it left out", plain["backchannel_logout_uri"])
+	}
+	if _, ok := plain["backchannel_logout_session_required"]; ok {
+		t.Errorf("backchannel_logout_session_required = %v for a client without a URI, want it left out", plain["backchannel_logout_session_required"])
+	}
+
+	out, err = run(t, "", append([]string{"clients", "list"}, common...)...)
+	if err != nil {
+		t.Fatalf("clients list: %v", err)
+	}
+	if !strings.Contains(out, "BACKCHANNEL LOGOUT URI") {
+		t.Errorf("clients list has no back-channel logout column:\n%s", out)
+	}
+	if !strings.Contains(out, logoutURI) {
+		t.Errorf("clients list does not show %q:\n%s", logoutURI, out)
 	}
 }
 

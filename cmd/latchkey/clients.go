@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,38 +24,48 @@ import (
 
 // clientJSON is the client as the CLI prints it.
 type clientJSON struct {
-	ClientID                 string    `json:"client_id"`
-	ClientSecret             string    `json:"client_secret,omitempty"`
-	Name                     string    `json:"client_name"`
-	RedirectURIs             []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs   []string  `json:"post_logout_redirect_uris"`
-	GrantTypes               []string  `json:"grant_types"`
-	ResponseTypes            []string  `json:"response_types"`
-	Scope                    string    `json:"scope"`
-	Public                   bool      `json:"public"`
-	FirstParty               bool      `json:"first_party"`
-	AllowPlainPKCE           bool      `json:"allow_plain_pkce"`
-	TokenEndpointAuthMethod  string    `json:"token_endpoint_auth_method"`
-	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg"`
-	CreatedAt                time.Time `json:"created_at"`
+	ClientID                 string   `json:"client_id"`
+	ClientSecret             string   `json:"client_secret,omitempty"`
+	Name                     string   `json:"client_name"`
+	RedirectURIs             []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris"`
+	GrantTypes               []string `json:"grant_types"`
+	ResponseTypes            []string `json:"response_types"`
+	Scope                    string   `json:"scope"`
+	Public                   bool     `json:"public"`
+	FirstParty               bool     `json:"first_party"`
+	AllowPlainPKCE           bool     `json:"allow_plain_pkce"`
+	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg"`
+	BackchannelLogoutURI     string   `json:"backchannel_logout_uri,omitempty"`
+	// BackchannelLogoutSessionRequired is nil, and left out, for a client
+	// without a back-channel logout URI.
+	BackchannelLogoutSessionRequired *bool     `json:"backchannel_logout_session_required,omitempty"`
+	CreatedAt                        time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
+	var sessionRequired *bool
+	if c.BackchannelLogoutURI != "" {
+		sessionRequired = &c.BackchannelLogoutSessionRequired
+	}
 	return clientJSON{
-		ClientID:                 c.ID,
-		ClientSecret:             secret,
-		Name:                     c.Name,
-		RedirectURIs:             c.RedirectURIs,
-		PostLogoutRedirectURIs:   c.PostLogoutRedirectURIs,
-		GrantTypes:               c.GrantTypes,
-		ResponseTypes:            c.ResponseTypes,
-		Scope:                    strings.Join(c.Scopes, " "),
-		Public:                   c.Public,
-		FirstParty:               c.FirstParty,
-		AllowPlainPKCE:           c.AllowPlainPKCE,
-		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
-		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
-		CreatedAt:                c.CreatedAt,
+		ClientID:                         c.ID,
+		ClientSecret:                     secret,
+		Name:                             c.Name,
+		RedirectURIs:                     c.RedirectURIs,
+		PostLogoutRedirectURIs:           c.PostLogoutRedirectURIs,
+		GrantTypes:                       c.GrantTypes,
+		ResponseTypes:                    c.ResponseTypes,
+		Scope:                            strings.Join(c.Scopes, " "),
+		Public:                           c.Public,
+		FirstParty:                       c.FirstParty,
+		AllowPlainPKCE:                   c.AllowPlainPKCE,
+		TokenEndpointAuthMethod:          c.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg:         c.IDTokenSignedResponseAlg,
+		BackchannelLogoutURI:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: sessionRequired,
+		CreatedAt:                        c.CreatedAt,
 	}
 }
 
@@ -77,7 +89,14 @@ type clientOptions struct {
 	allowPlainPKCE         bool
 	authMethod             string
 	idTokenAlg             string
-	output                 string
+	backchannelLogoutURI   string
+	// backchannelLogoutSessionRequired defaults to true. It is stored only
+	// with a back-channel logout URI.
+	backchannelLogoutSessionRequired bool
+	// backchannelLogoutSessionRequiredSet records that the flag was given,
+	// so that giving it without a URI can be rejected.
+	backchannelLogoutSessionRequiredSet bool
+	output                              string
 }
 
 func newClientsCreateCommand(a *app) *cobra.Command {
@@ -87,6 +106,7 @@ func newClientsCreateCommand(a *app) *cobra.Command {
 		Short: "Register a client and print it, with its secret shown this once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.backchannelLogoutSessionRequiredSet = cmd.Flags().Changed("backchannel-logout-session-required")
 			client, err := opts.client()
 			if err != nil {
 				return err
@@ -137,6 +157,8 @@ func newClientsCreateCommand(a *app) *cobra.Command {
 	flags.BoolVar(&opts.allowPlainPKCE, "allow-plain-pkce", false, "let this confidential client use the PKCE method 'plain'")
 	flags.StringVar(&opts.authMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, or none for public clients")
 	flags.StringVar(&opts.idTokenAlg, "id-token-signed-response-alg", provider.AlgRS256, "ID token signing algorithm: RS256 or ES256")
+	flags.StringVar(&opts.backchannelLogoutURI, "backchannel-logout-uri", "", "URL that receives this client's logout tokens (OpenID Connect Back-Channel Logout): https, or http on a loopback host; may have a query, not a fragment")
+	flags.BoolVar(&opts.backchannelLogoutSessionRequired, "backchannel-logout-session-required", true, "require the sid claim in this client's logout tokens; needs --backchannel-logout-uri")
 	flags.StringVar(&opts.output, "output", "text", "output format: text or json")
 	return cmd
 }
@@ -175,6 +197,15 @@ func (o *clientOptions) client() (*storage.Client, error) {
 	postLogoutURIs, err := normalizeURIs(o.postLogoutRedirectURIs, "--post-logout-redirect-uri")
 	problems = append(problems, err)
 
+	backchannelLogoutURI, err := normalizeBackchannelLogoutURI(o.backchannelLogoutURI)
+	problems = append(problems, err)
+	if backchannelLogoutURI != "" && !usesRedirect {
+		problems = append(problems, errors.New("--backchannel-logout-uri needs the authorization_code grant, because only a client that signs people in gets logout tokens"))
+	}
+	if o.backchannelLogoutURI == "" && o.backchannelLogoutSessionRequiredSet {
+		problems = append(problems, errors.New("--backchannel-logout-session-required needs --backchannel-logout-uri"))
+	}
+
 	authMethod := o.authMethod
 	switch {
 	case o.public && authMethod == "":
@@ -203,18 +234,20 @@ func (o *clientOptions) client() (*storage.Client, error) {
 		responseTypes = []string{"code"}
 	}
 	return &storage.Client{
-		ID:                       uuid.NewString(),
-		Name:                     strings.TrimSpace(o.name),
-		RedirectURIs:             redirectURIs,
-		PostLogoutRedirectURIs:   postLogoutURIs,
-		GrantTypes:               grantTypes,
-		ResponseTypes:            responseTypes,
-		Scopes:                   strings.Fields(o.scope),
-		Public:                   o.public,
-		FirstParty:               o.firstParty,
-		AllowPlainPKCE:           o.allowPlainPKCE,
-		TokenEndpointAuthMethod:  authMethod,
-		IDTokenSignedResponseAlg: o.idTokenAlg,
+		ID:                               uuid.NewString(),
+		Name:                             strings.TrimSpace(o.name),
+		RedirectURIs:                     redirectURIs,
+		PostLogoutRedirectURIs:           postLogoutURIs,
+		GrantTypes:                       grantTypes,
+		ResponseTypes:                    responseTypes,
+		Scopes:                           strings.Fields(o.scope),
+		Public:                           o.public,
+		FirstParty:                       o.firstParty,
+		AllowPlainPKCE:                   o.allowPlainPKCE,
+		TokenEndpointAuthMethod:          authMethod,
+		IDTokenSignedResponseAlg:         o.idTokenAlg,
+		BackchannelLogoutURI:             backchannelLogoutURI,
+		BackchannelLogoutSessionRequired: backchannelLogoutURI != "" && o.backchannelLogoutSessionRequired,
 	}, nil
 }
 
@@ -238,24 +271,71 @@ func normalizeURIs(uris []string, flag string) ([]string, error) {
 	return normalized, errors.Join(problems...)
 }
 
+// normalizeBackchannelLogoutURI checks a back-channel logout URI and returns
+// it in canonical form, or "" when raw is empty. OpenID Connect Back-Channel
+// Logout 1.0 §2.2 requires an absolute URI without a fragment and allows a
+// query. Logout tokens reach it in a server-to-server POST (§2.5), so
+// Latchkey also requires https, or http on a loopback host.
+func normalizeBackchannelLogoutURI(raw string) (string, error) {
+	const flag = "--backchannel-logout-uri"
+	if raw == "" {
+		return "", nil
+	}
+	normalized, err := normalizeURIs([]string{raw}, flag)
+	if err != nil {
+		return "", err
+	}
+
+	u, _ := url.Parse(normalized[0])
+	if u.Host == "" {
+		return "", fmt.Errorf("%s %q has no host: use an https URL such as https://app.example.com/logout", flag, raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return normalized[0], nil
+	case "http":
+		if isLoopbackHost(u.Hostname()) {
+			return normalized[0], nil
+		}
+		return "", fmt.Errorf("%s %q uses http on a non-loopback host: use https", flag, raw)
+	default:
+		return "", fmt.Errorf("%s %q must use https", flag, raw)
+	}
+}
+
+// isLoopbackHost reports whether host is localhost, a name under
+// .localhost, or a loopback IP address.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func printClient(w io.Writer, output string, client *storage.Client, secret string) error {
 	if output == "json" {
 		encoder := json.NewEncoder(w)
 		encoder.SetIndent("", "  ")
 		return encoder.Encode(toClientJSON(client, secret))
 	}
-	fmt.Fprintf(w, "client_id:      %s\n", client.ID)
+	table := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(table, "client_id:\t%s\n", client.ID)
 	if secret != "" {
-		fmt.Fprintf(w, "client_secret:  %s   (shown only now)\n", secret)
+		fmt.Fprintf(table, "client_secret:\t%s   (shown only now)\n", secret)
 	}
-	fmt.Fprintf(w, "name:           %s\n", client.Name)
-	fmt.Fprintf(w, "redirect_uris:  %s\n", strings.Join(client.RedirectURIs, " "))
-	fmt.Fprintf(w, "grant_types:    %s\n", strings.Join(client.GrantTypes, " "))
-	fmt.Fprintf(w, "scope:          %s\n", strings.Join(client.Scopes, " "))
-	fmt.Fprintf(w, "public:         %t\n", client.Public)
-	fmt.Fprintf(w, "first_party:    %t\n", client.FirstParty)
-	fmt.Fprintf(w, "auth_method:    %s\n", client.TokenEndpointAuthMethod)
-	return nil
+	fmt.Fprintf(table, "name:\t%s\n", client.Name)
+	fmt.Fprintf(table, "redirect_uris:\t%s\n", strings.Join(client.RedirectURIs, " "))
+	fmt.Fprintf(table, "grant_types:\t%s\n", strings.Join(client.GrantTypes, " "))
+	fmt.Fprintf(table, "scope:\t%s\n", strings.Join(client.Scopes, " "))
+	fmt.Fprintf(table, "public:\t%t\n", client.Public)
+	fmt.Fprintf(table, "first_party:\t%t\n", client.FirstParty)
+	fmt.Fprintf(table, "auth_method:\t%s\n", client.TokenEndpointAuthMethod)
+	if client.BackchannelLogoutURI != "" {
+		fmt.Fprintf(table, "backchannel_logout_uri:\t%s\n", client.BackchannelLogoutURI)
+		fmt.Fprintf(table, "backchannel_logout_session_required:\t%t\n", client.BackchannelLogoutSessionRequired)
+	}
+	return table.Flush()
 }
 
 func newClientsListCommand(a *app) *cobra.Command {
@@ -284,9 +364,14 @@ func newClientsListCommand(a *app) *cobra.Command {
 				return encoder.Encode(list)
 			}
 			table := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(table, "CLIENT ID\tNAME\tPUBLIC\tGRANT TYPES")
+			fmt.Fprintln(table, "CLIENT ID\tNAME\tPUBLIC\tGRANT TYPES\tBACKCHANNEL LOGOUT URI\tSESSION REQUIRED")
 			for _, c := range clients {
-				fmt.Fprintf(table, "%s\t%s\t%t\t%s\n", c.ID, c.Name, c.Public, strings.Join(c.GrantTypes, ","))
+				logoutURI, sessionRequired := "-", "-"
+				if c.BackchannelLogoutURI != "" {
+					logoutURI = c.BackchannelLogoutURI
+					sessionRequired = strconv.FormatBool(c.BackchannelLogoutSessionRequired)
+				}
+				fmt.Fprintf(table, "%s\t%s\t%t\t%s\t%s\t%s\n", c.ID, c.Name, c.Public, strings.Join(c.GrantTypes, ","), logoutURI, sessionRequired)
 			}
 			return table.Flush()
 		},
