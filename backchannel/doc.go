@@ -1,0 +1,41 @@
+// Package backchannel delivers OpenID Connect Back-Channel Logout 1.0
+// logout tokens from the provider to relying parties
+// (https://openid.net/specs/openid-connect-backchannel-1_0.html).
+//
+// It mounts no routes. The code that ends a login session decides which
+// clients to tell and passes them to Notifier.Notify as Targets, each with
+// its registered backchannel_logout_uri. Notify signs one logout token per
+// target through the Signer it was given, queues the deliveries and returns.
+// A bounded pool of workers started by Notifier.Start sends them.
+//
+// A logout token (spec §2.4) has the header typ "logout+jwt" and the claims
+// iss, aud (the client_id), iat, exp (two minutes after iat), a random jti,
+// sub, sid (omitted when the session id is empty) and events. It never has a
+// nonce. Each token is signed with the client's ID token algorithm, RS256
+// unless the client registered another. The algorithm "none" is rejected
+// because logout tokens must be signed.
+//
+// A delivery (spec §2.5) is a POST of logout_token=<JWT> as
+// application/x-www-form-urlencoded to the target's URI, which must be an
+// absolute http or https URI. Any 2xx response counts as success, although
+// §2.8 requires 200 of the RP, because some web frameworks turn an empty 200
+// response into 204. Responses are classified as follows:
+//
+//	2xx                          delivered
+//	408, 429, 5xx, network error retried after Backoff, 2×Backoff, 4×Backoff, ...
+//	                             until MaxAttempts attempts were made
+//	3xx                          given up at once: redirects are never followed
+//	other 4xx                    given up at once: the RP rejected the token
+//
+// A token sent again after more than one minute in the queue or in retries
+// is signed again with a new iat, exp and jti, so that the RP never receives
+// an expired token.
+//
+// The package does not find the sessions or clients to notify, does not
+// store deliveries (a restart loses those still queued), does not read
+// Retry-After, and does not restrict which addresses a URI may name: the
+// URIs come from client registrations, which the caller must validate.
+//
+// Logs never contain a logout token. They name the client_id, the host of
+// the URI, the attempt, and the status or error.
+package backchannel
