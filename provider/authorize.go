@@ -323,6 +323,16 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 	}
 	p.grantAudience(ar)
 
+	// Recorded before the code exists, so that a logout from here on
+	// reaches this client over the back channel.
+	if err := p.sessions.AddClient(ctx, session.ID, ar.GetClient().GetID()); err != nil {
+		if errors.Is(err, fosite.ErrNotFound) {
+			p.writeAuthorizeError(c, ar, fosite.ErrLoginRequired.WithHint("The login session has ended."))
+			return
+		}
+		p.renderUnavailable(c, err)
+		return
+	}
 	fositeSession := p.userSession(ar, user, roles, session, flow)
 	response, err := p.oauth2.NewAuthorizeResponse(ctx, ar, fositeSession)
 	if err != nil {

@@ -30,6 +30,7 @@ type Store interface {
 	UserRoles(ctx context.Context, userID string) ([]*storage.Role, error)
 	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
 	RevokeSessionTokens(ctx context.Context, sessionID string) error
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Ready(ctx context.Context) error
 }
 
@@ -38,10 +39,13 @@ type SessionStore interface {
 	Create(ctx context.Context, session *storage.LoginSession) error
 	Get(ctx context.Context, id string) (*storage.LoginSession, error)
 	Touch(ctx context.Context, id string) error
+	AddClient(ctx context.Context, id, clientID string) error
+	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
 	Delete(ctx context.Context, id string) error
 }
 
 var (
 	_ Store        = (*storage.Store)(nil)
 	_ SessionStore = (*storage.MemorySessionStore)(nil)
+	_ SessionStore = (*storage.RedisSessionStore)(nil)
 )

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/latchkey/latchkey/logout"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -28,9 +28,6 @@ type logoutRequest struct {
 }
 
 var logoutAdditionalData = []byte("latchkey logout request")
-
-// auditSessionEnded is the audit action for an ended login session.
-const auditSessionEnded = "session.ended"
 
 // endSession is the end_session_endpoint of OpenID Connect RP-Initiated
 // Logout 1.0. With an id_token_hint naming the browser's current session it
@@ -200,19 +197,14 @@ func (p *Provider) confirmLogout(c *gin.Context) {
 	p.finishLogout(c, &request)
 }
 
-// logout ends a login session: the session, its cookie, and the tokens
-// issued under it.
+// logout ends a login session everywhere and clears its cookie.
 func (p *Provider) logout(c *gin.Context, session *storage.LoginSession, clientID, reason string) error {
-	ctx := c.Request.Context()
-	if err := p.sessions.Delete(ctx, session.ID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
-		return err
-	}
-	if err := p.store.RevokeSessionTokens(ctx, session.ID); err != nil {
+	event := newAuditEvent(c, storage.ActorUser, session.UserID, session.UserID, logout.ActionSessionEnded, storage.OutcomeSuccess,
+		map[string]any{"reason": reason, "client_id": clientID})
+	if err := p.cfg.SessionEnder.End(c.Request.Context(), session, event); err != nil {
 		return err
 	}
 	p.setCookie(c, p.cookieName(sessionCookieName), "", -time.Second)
-	p.audit(ctx, newAuditEvent(c, storage.ActorUser, session.UserID, session.UserID, auditSessionEnded, storage.OutcomeSuccess,
-		map[string]any{"reason": reason, "client_id": clientID, "sid": session.ID}))
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/ory/fosite/handler/pkce"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/latchkey/latchkey/logout"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -41,6 +42,10 @@ type Config struct {
 	AccessTokenAlgorithm string
 
 	Logger *slog.Logger
+
+	// SessionEnder ends login sessions on logout. When nil, New builds one
+	// that tells no client over the back channel.
+	SessionEnder *logout.Ender
 }
 
 // Defaults for the zero values of Config.
@@ -168,6 +173,9 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 	csrfKey, err := DeriveKey(cfg.SystemSecret, purposeCSRF)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SessionEnder == nil {
+		cfg.SessionEnder = logout.NewEnder(sessions, store, nil, cfg.Logger)
 	}
 	pages, err := parsePages()
 	if err != nil {

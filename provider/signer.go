@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 
@@ -108,4 +109,19 @@ func integralNumbers(claims jwt.MapClaims) {
 			claims[name] = int64(f)
 		}
 	}
+}
+
+// SignJWT signs claims with the active key of algorithm, RS256 when empty,
+// and returns the compact JWT. header adds header fields such as typ. It
+// signs back-channel logout tokens.
+func (k *KeySet) SignJWT(ctx context.Context, algorithm string, claims map[string]any, header map[string]any) (string, error) {
+	if algorithm == "" {
+		algorithm = AlgRS256
+	}
+	if algorithm != AlgRS256 && algorithm != AlgES256 {
+		return "", fmt.Errorf("signing algorithm %q is not supported", algorithm)
+	}
+	signer := &tokenSigner{keys: k, algorithm: algorithm}
+	raw, _, err := signer.Generate(ctx, jwt.MapClaims(claims), &jwt.Headers{Extra: header})
+	return raw, err
 }

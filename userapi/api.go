@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/httpapi"
+	"github.com/latchkey/latchkey/logout"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -40,6 +40,8 @@ type Store interface {
 	ListUsers(ctx context.Context, search, after string, limit int) ([]*storage.User, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error
 	RevokeUserTokens(ctx context.Context, userID, keepSessionID string) error
+	RevokeSessionTokens(ctx context.Context, sessionID string) error
+	GetClientByID(ctx context.Context, id string) (*storage.Client, error)
 
 	CreateRole(ctx context.Context, role *storage.Role) error
 	UpdateRole(ctx context.Context, role *storage.Role) error
@@ -79,6 +81,9 @@ type Config struct {
 	// secret.
 	CursorKey []byte
 	Logger    *slog.Logger
+	// SessionEnder ends login sessions. When nil, New builds one that
+	// tells no client over the back channel.
+	SessionEnder *logout.Ender
 }
 
 // API serves the user API.
@@ -87,6 +92,7 @@ type API struct {
 	passwords *provider.PasswordLimiter
 	failures  *failureCounter
 	sessions  Sessions
+	ender     *logout.Ender
 	verifier  *bearer.Verifier
 	cursors   cursorCodec
 	logger    *slog.Logger
@@ -100,7 +106,10 @@ func New(cfg Config, store Store, sessions Sessions, verifier *bearer.Verifier) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &API{store: store, passwords: provider.NewPasswordLimiter(), failures: newFailureCounter(), sessions: sessions, verifier: verifier,
+	if cfg.SessionEnder == nil {
+		cfg.SessionEnder = logout.NewEnder(sessions, store, nil, cfg.Logger)
+	}
+	return &API{store: store, passwords: provider.NewPasswordLimiter(), failures: newFailureCounter(), sessions: sessions, ender: cfg.SessionEnder, verifier: verifier,
 		cursors: cursorCodec{key: cfg.CursorKey}, logger: cfg.Logger}, nil
 }
 
@@ -113,20 +122,18 @@ func (a *API) Handler() http.Handler {
 	engine := gin.New()
 	engine.HandleMethodNotAllowed = true
 	_ = engine.SetTrustedProxies(nil)
-	engine.Use(a.recoverPanics, a.requestID, func(c *gin.Context) {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
-	})
+	engine.Use(httpapi.Recover(a.logger), httpapi.RequestID(a.logger, "userapi"), httpapi.LimitBody(maxBodyBytes))
 
 	engine.GET("/health/alive", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	engine.GET("/health/ready", a.ready)
+	engine.GET("/health/ready", httpapi.Ready(a.logger, a.store.Ready))
 
-	me := engine.Group("/v1/me", a.verifier.Middleware(ScopeAccount), a.requirePerson)
+	me := engine.Group("/v1/me", a.verifier.Middleware(ScopeAccount), httpapi.RequirePerson(a.logger, a.store.GetUser))
 	me.GET("", a.getMe)
 	me.PATCH("", a.patchMe)
 	me.POST("/password", a.changePassword)
 	me.GET("/permissions", a.myPermissions)
 
-	admin := engine.Group("/v1", a.verifier.Middleware(ScopeAdmin), a.requirePerson)
+	admin := engine.Group("/v1", a.verifier.Middleware(ScopeAdmin), httpapi.RequirePerson(a.logger, a.store.GetUser))
 	admin.GET("/users", a.require(storage.PermissionUsersRead), a.listUsers)
 	admin.POST("/users", a.require(storage.PermissionUsersWrite), a.createUser)
 	admin.GET("/users/:id", a.require(storage.PermissionUsersRead), a.getUser)
@@ -151,78 +158,11 @@ func (a *API) Handler() http.Handler {
 	return engine
 }
 
-func (a *API) ready(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-	defer cancel()
-	if err := a.store.Ready(ctx); err != nil {
-		a.logger.ErrorContext(ctx, "readiness check failed", "dependency", "database", "error", err)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": "unavailable"})
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "ok"})
-}
-
 type contextKey string
 
 const (
-	keyUser        contextKey = "latchkey.user"
 	keyPermissions contextKey = "latchkey.permissions"
-	keyRequestID   contextKey = "latchkey.request_id"
 )
-
-// requestID gives each request an id, in the X-Request-Id header and on
-// its log line. Query strings are not logged.
-func (a *API) requestID(c *gin.Context) {
-	start := time.Now()
-	id := randomID()
-	c.Set(string(keyRequestID), id)
-	c.Header("X-Request-Id", id)
-
-	c.Next()
-
-	a.logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
-		slog.String("service", "userapi"),
-		slog.String("request_id", id),
-		slog.String("method", c.Request.Method),
-		slog.String("path", c.Request.URL.Path),
-		slog.Int("status", c.Writer.Status()),
-		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
-}
-
-func (a *API) recoverPanics(c *gin.Context) {
-	defer func() {
-		if recovered := recover(); recovered != nil {
-			a.logger.ErrorContext(c.Request.Context(), "panic while serving request", "path", c.Request.URL.Path, "panic", recovered)
-			writeProblem(c, http.StatusInternalServerError, "Internal error", "")
-		}
-	}()
-	c.Next()
-}
-
-// requirePerson loads the user the token speaks for. A token of a client
-// acting for itself, or of a disabled or deleted user, gets 403.
-func (a *API) requirePerson(c *gin.Context) {
-	claims, ok := bearer.ClaimsFrom(c)
-	if !ok || claims.SessionID == "" {
-		writeProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs a token issued to a person.")
-		return
-	}
-	user, err := a.store.GetUser(c.Request.Context(), claims.Subject)
-	if errors.Is(err, fosite.ErrNotFound) {
-		writeProblem(c, http.StatusForbidden, "Forbidden", "The user of this token no longer exists.")
-		return
-	}
-	if err != nil {
-		a.writeStoreError(c, err)
-		return
-	}
-	if user.Disabled {
-		writeProblem(c, http.StatusForbidden, "Forbidden", "The user of this token is disabled.")
-		return
-	}
-	c.Set(string(keyUser), user)
-	c.Next()
-}
 
 // require checks, on every request, that the acting user holds permission
 // through a role.
@@ -305,9 +245,7 @@ func (a *API) auditDenied(c *gin.Context, reason string) {
 }
 
 func currentUser(c *gin.Context) *storage.User {
-	value, _ := c.Get(string(keyUser))
-	user, _ := value.(*storage.User)
-	return user
+	return httpapi.CurrentUser(c)
 }
 
 // auditEvent starts an event with the acting user and the request's
@@ -320,7 +258,7 @@ func auditEvent(c *gin.Context, action, subject string, details map[string]any) 
 		Outcome:   storage.OutcomeSuccess,
 		IPAddress: c.ClientIP(),
 		UserAgent: c.Request.UserAgent(),
-		RequestID: c.GetString(string(keyRequestID)),
+		RequestID: httpapi.RequestIDFrom(c),
 		Details:   details,
 	}
 	if user := currentUser(c); user != nil {
@@ -330,19 +268,14 @@ func auditEvent(c *gin.Context, action, subject string, details map[string]any) 
 }
 
 // endSessions ends a user's login sessions other than keepSessionID, and
-// the tokens issued under them. Sessions live outside the database, so
-// this runs after the change that required it has committed.
-func (a *API) endSessions(ctx context.Context, userID, keepSessionID string) error {
-	sessions, err := a.sessions.ListByUser(ctx, userID)
-	if err != nil {
+// the tokens issued under them; reason goes in the audit log. Sessions
+// live outside the database, so this runs after the change that required
+// it has committed.
+func (a *API) endSessions(c *gin.Context, userID, keepSessionID, reason string) error {
+	ctx := c.Request.Context()
+	event := auditEvent(c, logout.ActionSessionEnded, userID, map[string]any{"reason": reason})
+	if err := a.ender.EndAllOf(ctx, userID, keepSessionID, event); err != nil {
 		return err
-	}
-	for _, session := range sessions {
-		if session.ID != keepSessionID {
-			if err := a.sessions.Delete(ctx, session.ID); err != nil {
-				return err
-			}
-		}
 	}
 	return a.store.RevokeUserTokens(ctx, userID, keepSessionID)
 }

@@ -110,7 +110,7 @@ func (a *API) changePassword(c *gin.Context) {
 			a.logger.ErrorContext(ctx, "write audit event failed", "error", err)
 		}
 		writeProblem(c, http.StatusBadRequest, "Invalid request", "The current password is wrong.",
-			fieldError{"current_password", "is wrong"})
+			fieldError{Field: "current_password", Detail: "is wrong"})
 		return
 	}
 
@@ -128,7 +128,7 @@ func (a *API) changePassword(c *gin.Context) {
 	}
 
 	claims, _ := bearer.ClaimsFrom(c)
-	if err := a.endSessions(ctx, user.ID, claims.SessionID); err != nil {
+	if err := a.endSessions(c, user.ID, claims.SessionID, "password_changed"); err != nil {
 		a.writeStoreError(c, err)
 		return
 	}

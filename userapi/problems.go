@@ -1,7 +1,6 @@
 package userapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -9,42 +8,25 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/httpapi"
 	"github.com/latchkey/latchkey/storage"
 )
 
-// problem is an RFC 9457 problem document. FieldErrors names each invalid
-// field of a request body or query.
-type problem struct {
-	Type        string       `json:"type"`
-	Title       string       `json:"title"`
-	Status      int          `json:"status"`
-	Detail      string       `json:"detail,omitempty"`
-	FieldErrors []fieldError `json:"errors,omitempty"`
-}
+// fieldError is one invalid field of a request.
+type fieldError = httpapi.FieldError
 
-type fieldError struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
-
-// writeProblem responds with a problem document. With type about:blank the
-// title must be the status phrase (RFC 9457 §4.2.1), so summary becomes the
-// detail when no detail is given.
+// writeProblem responds with an RFC 9457 problem document.
 func writeProblem(c *gin.Context, status int, summary, detail string, fields ...fieldError) {
-	if detail == "" {
-		detail = summary
-	}
-	body, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, FieldErrors: fields})
-	c.Header("Cache-Control", "no-store")
-	c.Data(status, "application/problem+json", body)
-	c.Abort()
+	httpapi.WriteProblem(c, status, summary, detail, fields...)
 }
 
 // fieldErrors collects validation failures so that one response names
 // every bad field.
 type fieldErrors []fieldError
 
-func (f *fieldErrors) add(field, detail string) { *f = append(*f, fieldError{field, detail}) }
+func (f *fieldErrors) add(field, detail string) {
+	*f = append(*f, fieldError{Field: field, Detail: detail})
+}
 
 func (f fieldErrors) write(c *gin.Context) bool {
 	if len(f) == 0 {

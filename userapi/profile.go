@@ -2,8 +2,6 @@ package userapi
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -109,12 +107,12 @@ func decodeJSON(c *gin.Context, target any) bool {
 		writeProblem(c, http.StatusRequestEntityTooLarge, "Request body too large", "")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeProblem(c, http.StatusBadRequest, "Invalid request", "Unknown field.", fieldError{field, "unknown field"})
+		writeProblem(c, http.StatusBadRequest, "Invalid request", "Unknown field.", fieldError{Field: field, Detail: "unknown field"})
 	default:
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			writeProblem(c, http.StatusBadRequest, "Invalid request", "A field has the wrong type.",
-				fieldError{typeErr.Field, "must be " + jsonKind(typeErr.Type.Kind())})
+				fieldError{Field: typeErr.Field, Detail: "must be " + jsonKind(typeErr.Type.Kind())})
 			return false
 		}
 		writeProblem(c, http.StatusBadRequest, "Invalid request", "The body is not a valid JSON object.")
@@ -226,14 +224,6 @@ func isTimeZone(name string) bool {
 	}
 	_, err := time.LoadLocation(name)
 	return err == nil
-}
-
-// randomID returns a request id in the provider's format: 9 random bytes,
-// base64url-encoded.
-func randomID() string {
-	buf := make([]byte, 9)
-	_, _ = rand.Read(buf)
-	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
 // jsonKind names the JSON type that carries values of a Go kind.

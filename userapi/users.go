@@ -203,7 +203,7 @@ func (a *API) setDisabled(c *gin.Context, disabled bool) {
 		return a.store.AppendAuditEvent(ctx, auditEvent(c, action, user.ID, nil))
 	})
 	if err == nil && disabled {
-		err = a.endSessions(ctx, user.ID, "")
+		err = a.endSessions(c, user.ID, "", "user_disabled")
 	}
 	if err != nil {
 		a.writeStoreError(c, err)
@@ -223,7 +223,7 @@ func (a *API) deleteUser(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if err := a.endSessions(ctx, user.ID, ""); err != nil {
+	if err := a.endSessions(c, user.ID, "", "user_deleted"); err != nil {
 		a.writeStoreError(c, err)
 		return
 	}
