@@ -40,6 +40,16 @@ type Config struct {
 	// UserAPIAudience is the aud the user API requires in access tokens;
 	// empty means the issuer, the provider's default audience.
 	UserAPIAudience string
+	// UserAPISessionCheck makes the user API reject access tokens whose
+	// login session (sid) has ended.
+	UserAPISessionCheck bool
+	SessionAPIAddr      string
+	// SessionAPIAudience is the aud the session API requires in access
+	// tokens; empty means the issuer.
+	SessionAPIAudience string
+	// SessionAPISessionCheck makes the session API reject access tokens
+	// whose login session (sid) has ended.
+	SessionAPISessionCheck bool
 	// JWKSURL is the URL resource servers fetch the provider's keys from
 	// when they reach it at another address than the issuer URL. Empty
 	// means discovery at the issuer.
@@ -97,8 +107,12 @@ var settings = []setting{
 	{"provider-addr", "host:port the provider listens on", false},
 	{"userapi-addr", "host:port the user API listens on", false},
 	{"userapi-audience", "audience the user API requires in access tokens (default: the issuer URL)", false},
-	{"jwks-url", "where the user API fetches the provider's keys (default: discovery at the issuer)", false},
-	{"allow-insecure-jwks", "let the user API fetch keys over http from a non-loopback host; only on a private network", false},
+	{"userapi-session-check", "reject, in the user API, access tokens whose login session has ended", false},
+	{"sessionapi-addr", "host:port the session API listens on", false},
+	{"sessionapi-audience", "audience the session API requires in access tokens (default: the issuer URL)", false},
+	{"sessionapi-session-check", "reject, in the session API, access tokens whose login session has ended", false},
+	{"jwks-url", "where the user and session APIs fetch the provider's keys (default: discovery at the issuer)", false},
+	{"allow-insecure-jwks", "let the user and session APIs fetch keys over http from a non-loopback host; only on a private network", false},
 	{"data-dir", "folder for the embedded SQLite database and, with --dev, the generated system secret", false},
 	{"database-url", "database: postgres://user:password@host:5432/name, or a SQLite file path (default: latchkey.db in the data folder)", true},
 	{"redis-url", "Redis for login sessions, e.g. redis://host:6379/0 (default: sessions in process memory)", true},
@@ -137,6 +151,10 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 	flags.StringVar(&cfg.ProviderAddr, "provider-addr", "127.0.0.1:3001", help["provider-addr"])
 	flags.StringVar(&cfg.UserAPIAddr, "userapi-addr", "127.0.0.1:3003", help["userapi-addr"])
 	flags.StringVar(&cfg.UserAPIAudience, "userapi-audience", "", help["userapi-audience"])
+	flags.BoolVar(&cfg.UserAPISessionCheck, "userapi-session-check", true, help["userapi-session-check"])
+	flags.StringVar(&cfg.SessionAPIAddr, "sessionapi-addr", "127.0.0.1:3002", help["sessionapi-addr"])
+	flags.StringVar(&cfg.SessionAPIAudience, "sessionapi-audience", "", help["sessionapi-audience"])
+	flags.BoolVar(&cfg.SessionAPISessionCheck, "sessionapi-session-check", true, help["sessionapi-session-check"])
 	flags.StringVar(&cfg.JWKSURL, "jwks-url", "", help["jwks-url"])
 	flags.BoolVar(&cfg.AllowInsecureJWKS, "allow-insecure-jwks", false, help["allow-insecure-jwks"])
 	flags.StringVar(&cfg.DataDir, "data-dir", "data", help["data-dir"])
@@ -353,7 +371,7 @@ func (c *Config) Validate() error {
 			problems = append(problems, fmt.Errorf("%s must be positive, got %s", s.flag, value))
 		}
 	}
-	for name, addr := range map[string]string{"provider-addr": c.ProviderAddr, "userapi-addr": c.UserAPIAddr} {
+	for name, addr := range map[string]string{"provider-addr": c.ProviderAddr, "userapi-addr": c.UserAPIAddr, "sessionapi-addr": c.SessionAPIAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			problems = append(problems, fmt.Errorf("%s %q is not host:port", name, addr))
 		}

@@ -96,7 +96,7 @@ func TestSecretFromFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Repeat("x", 40)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{SystemSecretFile: path, Issuer: "https://login.example", ProviderAddr: ":3001", UserAPIAddr: ":3003",
+	cfg := Config{SystemSecretFile: path, Issuer: "https://login.example", ProviderAddr: ":3001", UserAPIAddr: ":3003", SessionAPIAddr: ":3002",
 		AccessTokenAlgorithm: "ES256", LogLevel: "info", AccessTokenLifetime: time.Hour, RefreshTokenLifetime: time.Hour,
 		IDTokenLifetime: time.Hour, AuthorizationCodeLifetime: time.Minute, LoginSessionLifetime: time.Hour, LoginSessionIdleTimeout: time.Hour}
 	if _, err := cfg.Resolve(); err != nil {

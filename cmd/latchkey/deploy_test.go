@@ -46,7 +46,7 @@ func TestDockerCompose(t *testing.T) {
 	}
 	readme := readRepoFile(t, "README.md")
 
-	for _, name := range []string{"postgres", "redis", "migrate", "provider", "userapi"} {
+	for _, name := range []string{"postgres", "redis", "migrate", "provider", "userapi", "sessionapi"} {
 		if _, ok := compose.Services[name]; !ok {
 			t.Errorf("service %s is missing", name)
 		}

@@ -150,8 +150,8 @@ func (a *app) openDatabase(ctx context.Context, migrate bool) (*storage.Database
 // sessionStore is the login-session store that serve uses and closes.
 type sessionStore interface {
 	provider.SessionStore
-	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
 	DeleteByUser(ctx context.Context, userID string) error
+	Stats(ctx context.Context) (*storage.SessionStats, error)
 	Close() error
 }
 
@@ -181,18 +181,25 @@ type redisSessions struct {
 
 func (r redisSessions) Close() error { return r.client.Close() }
 
-// openKeys loads the signing keys, creating the missing active ones.
-func (a *app) openKeys(ctx context.Context, store *storage.Store) (*provider.KeySet, []string, error) {
+// openKeys loads the signing keys. With create it also creates the
+// missing active ones, as the provider needs them to sign.
+func (a *app) openKeys(ctx context.Context, store *storage.Store, create bool) (*provider.KeySet, error) {
 	keys, err := provider.NewKeySet(store, []byte(a.cfg.SystemSecret))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	if !create {
+		return keys, keys.Load(ctx)
 	}
 	providerConfig := a.cfg.ProviderConfig(a.logger)
 	created, err := keys.EnsureActive(ctx, providerConfig.KeyOverlap(), provider.AlgRS256, provider.AlgES256)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return keys, created, nil
+	for _, algorithm := range created {
+		a.logger.Info("created signing key", "algorithm", algorithm)
+	}
+	return keys, nil
 }
 
 // auditPurpose names the key of the audit log's hash chain.

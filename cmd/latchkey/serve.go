@@ -14,16 +14,20 @@ import (
 	"github.com/ory/fosite"
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/logout"
 	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/sessionapi"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/userapi"
 )
 
 // Services serve can run.
 const (
-	serviceProvider = "provider"
-	serviceUserAPI  = "userapi"
+	serviceProvider   = "provider"
+	serviceUserAPI    = "userapi"
+	serviceSessionAPI = "sessionapi"
 )
 
 func newServeCommand(a *app) *cobra.Command {
@@ -34,10 +38,10 @@ func newServeCommand(a *app) *cobra.Command {
 	serve.AddCommand(
 		&cobra.Command{
 			Use:   "all",
-			Short: "Run every service: the provider and the user API",
+			Short: "Run every service: the provider, the user API and the session API",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.serve(cmd.Context(), serviceProvider, serviceUserAPI)
+				return a.serve(cmd.Context(), serviceProvider, serviceUserAPI, serviceSessionAPI)
 			},
 		},
 		&cobra.Command{
@@ -51,6 +55,12 @@ func newServeCommand(a *app) *cobra.Command {
 			Short: "Run the user API, verifying tokens against the provider at --issuer",
 			Args:  cobra.NoArgs,
 			RunE:  func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context(), serviceUserAPI) },
+		},
+		&cobra.Command{
+			Use:   "sessionapi",
+			Short: "Run the session API, verifying tokens against the provider at --issuer",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context(), serviceSessionAPI) },
 		},
 	)
 	return serve
@@ -96,6 +106,22 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 	if a.cfg.RedisURL == "" {
 		a.logger.Warn("login sessions are kept in process memory: a restart signs everyone out and replicas do not share them; set LATCHKEY_REDIS_URL for production")
 	}
+	// Services outside this process's memory cannot see its sessions.
+	sharedSessions := a.cfg.RedisURL != "" || slices.Contains(services, serviceProvider)
+
+	// Only the provider creates signing keys; the APIs load them to sign
+	// back-channel logout tokens.
+	keys, err := a.openKeys(ctx, store, slices.Contains(services, serviceProvider))
+	if err != nil {
+		return err
+	}
+	go keys.RunReloader(ctx, keyReloadInterval, a.logger)
+	notifier, err := backchannel.New(backchannel.Config{Issuer: a.cfg.Issuer, Signer: keys, Logger: a.logger})
+	if err != nil {
+		return err
+	}
+	notifier.Start(ctx)
+	ender := logout.NewEnder(sessions, store, notifier, a.logger)
 
 	// Each service starts serving before the next is built: the user API
 	// fetches the provider's keys while it starts.
@@ -111,14 +137,14 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 		var addr string
 		switch service {
 		case serviceProvider:
-			handler, err = a.providerHandler(ctx, store, sessions)
+			handler, err = a.providerHandler(ctx, store, sessions, keys, ender)
 			addr = a.cfg.ProviderAddr
 		case serviceUserAPI:
-			// The user API can see login sessions when they live in Redis or
-			// in this process's memory, beside the provider.
-			sharedSessions := a.cfg.RedisURL != "" || slices.Contains(services, serviceProvider)
-			handler, err = a.userAPIHandler(ctx, store, sessions, sharedSessions)
+			handler, err = a.userAPIHandler(ctx, store, sessions, ender, sharedSessions)
 			addr = a.cfg.UserAPIAddr
+		case serviceSessionAPI:
+			handler, err = a.sessionAPIHandler(ctx, store, sessions, ender, sharedSessions)
+			addr = a.cfg.SessionAPIAddr
 		}
 		if err != nil {
 			return err
@@ -155,6 +181,11 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 			return err
 		}
 	}
+	// Back-channel logouts queued by the last requests go out before the
+	// process ends, within the shutdown time.
+	if err := notifier.Wait(shutdownCtx); err != nil {
+		a.logger.Warn("back-channel logouts still queued at shutdown were dropped", "error", err)
+	}
 	a.logger.Info("stopped")
 	return nil
 }
@@ -170,15 +201,8 @@ func newHTTPServer(handler http.Handler) *http.Server {
 	}
 }
 
-// providerHandler builds the provider: signing keys, dev data and fosite.
-func (a *app) providerHandler(ctx context.Context, store *storage.Store, sessions sessionStore) (http.Handler, error) {
-	keys, created, err := a.openKeys(ctx, store)
-	if err != nil {
-		return nil, err
-	}
-	for _, algorithm := range created {
-		a.logger.Info("created signing key", "algorithm", algorithm)
-	}
+// providerHandler builds the provider: dev data and fosite.
+func (a *app) providerHandler(ctx context.Context, store *storage.Store, sessions sessionStore, keys *provider.KeySet, ender *logout.Ender) (http.Handler, error) {
 	if a.generatedSecret != "" {
 		a.logger.Info("generated development system secret", "path", a.generatedSecret)
 	}
@@ -187,11 +211,12 @@ func (a *app) providerHandler(ctx context.Context, store *storage.Store, session
 			return nil, err
 		}
 	}
-	p, err := provider.New(a.cfg.ProviderConfig(a.logger), store, sessions, keys)
+	cfg := a.cfg.ProviderConfig(a.logger)
+	cfg.SessionEnder = ender
+	p, err := provider.New(cfg, store, sessions, keys)
 	if err != nil {
 		return nil, err
 	}
-	go keys.RunReloader(ctx, keyReloadInterval, a.logger)
 	return p.Handler(), nil
 }
 
@@ -211,13 +236,10 @@ func sessionAlive(sessions sessionStore) func(ctx context.Context, sid string) e
 	}
 }
 
-// cursorPurpose names the key that signs the user API's pagination cursors.
-const cursorPurpose = "latchkey userapi cursor v1"
-
-// userAPIHandler builds the user API with a verifier of the provider's
-// access tokens.
-func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions sessionStore, sharedSessions bool) (http.Handler, error) {
-	audience := a.cfg.UserAPIAudience
+// verifier builds a resource server's verifier of the provider's access
+// tokens. With sessionCheck it rejects tokens whose login session ended;
+// that needs the sessions to be shared with the provider.
+func (a *app) verifier(ctx context.Context, service, audience string, sessions sessionStore, sessionCheck, sharedSessions bool) (*bearer.Verifier, error) {
 	if audience == "" {
 		audience = a.cfg.Issuer
 	}
@@ -232,22 +254,49 @@ func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions
 		AllowInsecureHTTP: a.cfg.AllowInsecureJWKS,
 		Logger:            a.logger,
 	}
-	if sharedSessions {
+	switch {
+	case !sessionCheck:
+		a.logger.Warn("the session check is off: access tokens of ended login sessions are accepted until they expire", "service", service)
+	case !sharedSessions:
+		a.logger.Warn("login sessions live in another process's memory, so access tokens of ended sessions are accepted until they expire; set LATCHKEY_REDIS_URL", "service", service)
+	default:
 		verifierConfig.SessionCheck = sessionAlive(sessions)
-	} else {
-		a.logger.Warn("the user API cannot see login sessions kept in another process's memory, so it accepts access tokens of ended sessions until they expire; set LATCHKEY_REDIS_URL")
 	}
 	verifier, err := bearer.New(keysCtx, verifierConfig)
 	if err != nil {
-		return nil, fmt.Errorf("user API token verifier: %w", err)
+		return nil, fmt.Errorf("%s token verifier: %w", service, err)
+	}
+	return verifier, nil
+}
+
+// cursorPurpose names the key that signs the user API's pagination cursors.
+const cursorPurpose = "latchkey userapi cursor v1"
+
+// userAPIHandler builds the user API.
+func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions sessionStore, ender *logout.Ender, sharedSessions bool) (http.Handler, error) {
+	verifier, err := a.verifier(ctx, serviceUserAPI, a.cfg.UserAPIAudience, sessions, a.cfg.UserAPISessionCheck, sharedSessions)
+	if err != nil {
+		return nil, err
 	}
 	cursorKey, err := provider.DeriveKey([]byte(a.cfg.SystemSecret), cursorPurpose)
 	if err != nil {
 		return nil, err
 	}
-	api, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: a.logger}, store, sessions, verifier)
+	api, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: a.logger, SessionEnder: ender}, store, sessions, verifier)
 	if err != nil {
 		return nil, err
 	}
 	return api.Handler(), nil
+}
+
+// sessionAPIHandler builds the session API.
+func (a *app) sessionAPIHandler(ctx context.Context, store *storage.Store, sessions sessionStore, ender *logout.Ender, sharedSessions bool) (http.Handler, error) {
+	if !sharedSessions {
+		return nil, errors.New("the session API needs the login sessions: set LATCHKEY_REDIS_URL, or serve it with the provider (serve all)")
+	}
+	verifier, err := a.verifier(ctx, serviceSessionAPI, a.cfg.SessionAPIAudience, sessions, a.cfg.SessionAPISessionCheck, sharedSessions)
+	if err != nil {
+		return nil, err
+	}
+	return sessionapi.New(store, sessions, ender, verifier, a.logger).Handler(), nil
 }

@@ -1,0 +1,138 @@
+// Package sessionapi is the session API: a resource server on which people
+// list and end their login sessions, and operators with the sessions:admin
+// permission list and end anyone's and read statistics.
+package sessionapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/httpapi"
+	"github.com/latchkey/latchkey/logout"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// ScopeAdmin is the scope an access token needs for the admin routes,
+// which also need the sessions:admin permission.
+const ScopeAdmin = "admin"
+
+// Store is the durable state the session API reads.
+type Store interface {
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	UserPermissions(ctx context.Context, userID string) ([]string, error)
+	GetClientByID(ctx context.Context, id string) (*storage.Client, error)
+	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
+	Ready(ctx context.Context) error
+}
+
+// Sessions is the login session store.
+type Sessions interface {
+	Get(ctx context.Context, id string) (*storage.LoginSession, error)
+	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
+	Stats(ctx context.Context) (*storage.SessionStats, error)
+}
+
+var (
+	_ Store    = (*storage.Store)(nil)
+	_ Sessions = (*storage.MemorySessionStore)(nil)
+	_ Sessions = (*storage.RedisSessionStore)(nil)
+)
+
+// API serves the session API.
+type API struct {
+	store    Store
+	sessions Sessions
+	ender    *logout.Ender
+	verifier *bearer.Verifier
+	devices  *deviceParser
+	logger   *slog.Logger
+}
+
+// New returns the session API. verifier checks every access token; ender
+// ends sessions.
+func New(store Store, sessions Sessions, ender *logout.Ender, verifier *bearer.Verifier, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &API{store: store, sessions: sessions, ender: ender, verifier: verifier, devices: newDeviceParser(), logger: logger}
+}
+
+// Handler returns the HTTP handler serving every route.
+func (a *API) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	engine := gin.New()
+	engine.HandleMethodNotAllowed = true
+	_ = engine.SetTrustedProxies(nil)
+	engine.Use(httpapi.Recover(a.logger), httpapi.RequestID(a.logger, "sessionapi"), httpapi.LimitBody(4<<10))
+
+	engine.GET("/health/alive", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	engine.GET("/health/ready", httpapi.Ready(a.logger, a.store.Ready))
+
+	// Any token issued to a person in a login session may list and end
+	// that person's sessions, whatever app it was issued to.
+	own := engine.Group("/v1/sessions", a.verifier.Middleware(), httpapi.RequirePerson(a.logger, a.store.GetUser))
+	own.GET("", a.listOwn)
+	own.DELETE("", a.endOwnAll)
+	own.DELETE("/:id", a.endOwn)
+
+	admin := engine.Group("/v1", a.verifier.Middleware(ScopeAdmin), httpapi.RequirePerson(a.logger, a.store.GetUser), a.requireAdmin)
+	admin.GET("/sessions/stats", a.stats)
+	admin.GET("/users/:id/sessions", a.listOfUser)
+	admin.DELETE("/users/:id/sessions", a.endAllOfUser)
+	admin.DELETE("/users/:id/sessions/:sid", a.endOfUser)
+
+	engine.NoRoute(func(c *gin.Context) { httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such endpoint.") })
+	engine.NoMethod(func(c *gin.Context) {
+		httpapi.WriteProblem(c, http.StatusMethodNotAllowed, "Method not allowed", "HTTP method not allowed on this endpoint.")
+	})
+	return engine
+}
+
+// requireAdmin checks, on every request, that the acting user holds
+// sessions:admin through a role.
+func (a *API) requireAdmin(c *gin.Context) {
+	user := httpapi.CurrentUser(c)
+	permissions, err := a.store.UserPermissions(c.Request.Context(), user.ID)
+	if err != nil {
+		httpapi.WriteStoreError(c, a.logger, err)
+		return
+	}
+	if !slices.Contains(permissions, storage.PermissionSessionsAdmin) {
+		event := a.auditEvent(c, map[string]any{
+			"reason": "missing permission " + storage.PermissionSessionsAdmin, "method": c.Request.Method, "route": c.FullPath(),
+		})
+		event.Action = "admin.request_denied"
+		event.Subject = c.Param("id")
+		event.Outcome = storage.OutcomeFailure
+		if err := a.store.AppendAuditEvent(c.Request.Context(), event); err != nil {
+			a.logger.ErrorContext(c.Request.Context(), "write audit event failed", "error", err)
+		}
+		httpapi.WriteProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs the permission "+storage.PermissionSessionsAdmin+".")
+		return
+	}
+	c.Next()
+}
+
+func currentSessionID(c *gin.Context) string {
+	claims, _ := bearer.ClaimsFrom(c)
+	return claims.SessionID
+}
+
+// auditEvent starts an event with the acting user and the request's
+// network details.
+func (a *API) auditEvent(c *gin.Context, details map[string]any) *storage.AuditEvent {
+	return &storage.AuditEvent{
+		ActorType: storage.ActorUser,
+		ActorID:   httpapi.CurrentUser(c).ID,
+		Outcome:   storage.OutcomeSuccess,
+		IPAddress: c.ClientIP(),
+		UserAgent: c.Request.UserAgent(),
+		RequestID: httpapi.RequestIDFrom(c),
+		Details:   details,
+	}
+}
