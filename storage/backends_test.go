@@ -47,6 +47,9 @@ func TestRedisSessionStore(t *testing.T) {
 	runSessionStatsContract(t, func(t *testing.T) scriptedSessionStore {
 		return storagetest.NewRedisSessionStore(t, storagetest.RedisURL())
 	})
+	runElevateContract(t, func(t *testing.T) scriptedSessionStore {
+		return storagetest.NewRedisSessionStore(t, storagetest.RedisURL())
+	})
 }
 
 func TestMigrationsOnEmptySQLite(t *testing.T) {

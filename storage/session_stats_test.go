@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 type scriptedSessionStore interface {
 	loginSessionStore
 	SetClock(now func() time.Time)
+	Elevate(ctx context.Context, id string, amr []string, authTime time.Time) error
 }
 
 // runSessionStatsContract checks clients and statistics against a scripted
@@ -154,6 +156,41 @@ func runSessionStatsContract(t *testing.T, newStore func(t *testing.T) scriptedS
 		}
 		if want := map[string]int64{"shop": 1}; !maps.Equal(stats.SessionsPerClient, want) {
 			t.Errorf("at hour 49, SessionsPerClient = %v, want %v", stats.SessionsPerClient, want)
+		}
+	})
+}
+
+// runElevateContract checks that a second factor added to a live session
+// changes its methods and counts it as MFA.
+func runElevateContract(t *testing.T, newStore func(t *testing.T) scriptedSessionStore) {
+	t.Run("elevate adds a factor", func(t *testing.T) {
+		store := newStore(t)
+		createLoginSessions(t, store, newLoginSession("session-1", "user-1", time.Minute))
+		authTime := time.Now().UTC().Truncate(time.Second)
+
+		if err := store.Elevate(t.Context(), "session-1", []string{"pwd", "otp"}, authTime); err != nil {
+			t.Fatalf("Elevate: %v", err)
+		}
+		if err := store.Elevate(t.Context(), "no-such-session", []string{"pwd", "otp"}, authTime); err == nil {
+			t.Error("Elevate of a missing session succeeded")
+		}
+
+		got, err := store.Get(t.Context(), "session-1")
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		if want := []string{"pwd", "otp"}; !slices.Equal(got.AMR, want) {
+			t.Errorf("AMR = %q, want %q", got.AMR, want)
+		}
+		if !got.AuthTime.Equal(authTime) {
+			t.Errorf("AuthTime = %v, want %v", got.AuthTime, authTime)
+		}
+		stats, err := store.Stats(t.Context())
+		if err != nil {
+			t.Fatalf("Stats: %v", err)
+		}
+		if stats.MFASessions != 1 {
+			t.Errorf("MFASessions = %d, want 1", stats.MFASessions)
 		}
 	})
 }

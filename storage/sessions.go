@@ -372,3 +372,22 @@ func (m *MemorySessionStore) Stats(ctx context.Context) (*SessionStats, error) {
 	}
 	return stats, nil
 }
+
+// Elevate records a further authentication in a live session, such as a
+// second factor after the password: it replaces the methods and the
+// authentication time, and counts the session as MFA when UsedMFA now
+// holds.
+func (m *MemorySessionStore) Elevate(ctx context.Context, id string, amr []string, authTime time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.liveLocked(id, m.now())
+	if s == nil {
+		return fosite.ErrNotFound
+	}
+	s.AMR = slices.Clone(amr)
+	s.AuthTime = authTime
+	if s.UsedMFA() {
+		m.mfa.set(id, s.Deadline())
+	}
+	return nil
+}

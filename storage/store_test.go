@@ -47,6 +47,9 @@ func TestMemorySessionStore(t *testing.T) {
 	runSessionStatsContract(t, func(t *testing.T) scriptedSessionStore {
 		return storage.NewMemorySessionStore()
 	})
+	runElevateContract(t, func(t *testing.T) scriptedSessionStore {
+		return storage.NewMemorySessionStore()
+	})
 }
 
 // User IDs are UUIDs, the type some backends give the users.id column.

@@ -139,6 +139,7 @@ type SessionStore interface {
 	AddClient(ctx context.Context, id, clientID string) error
 	Stats(ctx context.Context) (*storage.SessionStats, error)
 	SetClock(now func() time.Time)
+	Elevate(ctx context.Context, id string, amr []string, authTime time.Time) error
 }
 
 // NewSessionStore returns an empty session store on the chosen backend.
