@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -111,7 +112,23 @@ func checkTarget(target Target) (string, error) {
 	if uri.Host == "" {
 		return "", errors.New("backchannel_logout_uri has no host")
 	}
+	// The registration rule again, for clients registered before it or by
+	// other means: logout tokens cross networks only over TLS.
+	if uri.Scheme == "http" && !IsLoopbackHost(uri.Hostname()) {
+		return "", errors.New("backchannel_logout_uri uses http on a non-loopback host")
+	}
 	return uri.Host, nil
+}
+
+// IsLoopbackHost reports whether host is localhost or a loopback IP
+// address. Names under .localhost are left out: a resolver may send them to
+// DNS.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // sign sets d.token to a new logout token issued now.

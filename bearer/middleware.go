@@ -126,7 +126,7 @@ func (v *Verifier) verifyProblem(c *gin.Context, err error) *httpProblem {
 	v.cfg.Logger.WarnContext(ctx, "access token verification unavailable", "error", err)
 	return &httpProblem{
 		status:     http.StatusServiceUnavailable,
-		detail:     "The access token cannot be verified now because the authorization server is unreachable. Retry later.",
+		detail:     "The access token cannot be verified now because the authorization server or the session store is unreachable. Retry later.",
 		retryAfter: int(math.Ceil(v.cfg.MinRefreshInterval.Seconds())),
 	}
 }

@@ -124,18 +124,29 @@ func LimitBody(limit int64) gin.HandlerFunc {
 	}
 }
 
-// Ready returns the readiness handler: 200 when the database answers
-// within two seconds, 503 otherwise.
-func Ready(logger *slog.Logger, ping func(ctx context.Context) error) gin.HandlerFunc {
+// Dependency is something an API needs to serve requests, checked by
+// Ready.
+type Dependency struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Ready returns the readiness handler: 200 when every dependency answers
+// within two seconds, 503 naming those that do not.
+func Ready(logger *slog.Logger, dependencies ...Dependency) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		if err := ping(ctx); err != nil {
-			logger.ErrorContext(ctx, "readiness check failed", "dependency", "database", "error", err)
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": "unavailable"})
-			return
+		body := gin.H{"status": "ok"}
+		status := http.StatusOK
+		for _, dependency := range dependencies {
+			body[dependency.Name] = "ok"
+			if err := dependency.Ping(ctx); err != nil {
+				logger.ErrorContext(ctx, "readiness check failed", "dependency", dependency.Name, "error", err)
+				body[dependency.Name], body["status"], status = "unavailable", "unavailable", http.StatusServiceUnavailable
+			}
 		}
-		c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "ok"})
+		c.JSON(status, body)
 	}
 }
 

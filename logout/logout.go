@@ -10,6 +10,8 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -22,6 +24,7 @@ const ActionSessionEnded = "session.ended"
 
 // Sessions is the login session store.
 type Sessions interface {
+	Get(ctx context.Context, id string) (*storage.LoginSession, error)
 	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
 	Delete(ctx context.Context, id string) error
 }
@@ -59,15 +62,41 @@ func NewEnder(sessions Sessions, store Store, notifier Notifier, logger *slog.Lo
 	return &Ender{sessions: sessions, store: store, notifier: notifier, logger: logger}
 }
 
+// endTimeout bounds the work of ending one session, which goes on when
+// the request that asked for it is cancelled.
+const endTimeout = 10 * time.Second
+
 // End ends one session. event describes who ends it and why: its actor,
 // request details and a "reason" in Details. End sets the subject, action
-// and session id, and records the event in the same transaction that
-// revokes the session's tokens.
+// and session id.
 //
-// The database goes first, so that a failure leaves the session in place
-// for the caller to retry; the session store follows. Tokens are revoked
-// once more after the session is gone, for a code issued in between.
+// The session's tokens are revoked before the session is deleted, so that a
+// failure leaves it in place for the caller to retry. After the delete they
+// are revoked again, in the transaction that records the event, for a code
+// issued in between; the provider also rejects a code whose session ended
+// while it was issued.
 func (e *Ender) End(ctx context.Context, session *storage.LoginSession, event *storage.AuditEvent) error {
+	// A person who closes the connection must not leave a session half
+	// ended.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+
+	if err := e.store.RevokeSessionTokens(ctx, session.ID); err != nil {
+		return err
+	}
+	// Clients recorded since the caller read the session are told too.
+	clients := slices.Clone(session.Clients)
+	if latest, err := e.sessions.Get(ctx, session.ID); err == nil {
+		for _, clientID := range latest.Clients {
+			if !slices.Contains(clients, clientID) {
+				clients = append(clients, clientID)
+			}
+		}
+	}
+	if err := e.sessions.Delete(ctx, session.ID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		return err
+	}
+
 	recorded := *event
 	recorded.Subject = session.UserID
 	recorded.Action = ActionSessionEnded
@@ -86,16 +115,13 @@ func (e *Ender) End(ctx context.Context, session *storage.LoginSession, event *s
 		return e.store.AppendAuditEvent(ctx, &recorded)
 	})
 	if err != nil {
+		// The session is gone and its earlier tokens are revoked; the event
+		// and a code issued during the delete may be missing.
+		e.logger.ErrorContext(ctx, "recording an ended session failed", "sid", session.ID, "user_id", session.UserID, "error", err)
 		return err
-	}
-	if err := e.sessions.Delete(ctx, session.ID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
-		return err
-	}
-	if err := e.store.RevokeSessionTokens(ctx, session.ID); err != nil {
-		e.logger.ErrorContext(ctx, "revoke tokens of an ended session", "error", err)
 	}
 
-	e.notify(ctx, session)
+	e.notify(ctx, session.UserID, session.ID, clients)
 	return nil
 }
 
@@ -120,12 +146,12 @@ func (e *Ender) EndAllOf(ctx context.Context, userID, keepSessionID string, even
 // notify queues a logout token for every client of the session that
 // registered a back-channel logout URI. A client that cannot be read is
 // logged and skipped: the session has ended either way.
-func (e *Ender) notify(ctx context.Context, session *storage.LoginSession) {
-	if e.notifier == nil || len(session.Clients) == 0 {
+func (e *Ender) notify(ctx context.Context, userID, sessionID string, clients []string) {
+	if e.notifier == nil || len(clients) == 0 {
 		return
 	}
 	var targets []backchannel.Target
-	for _, clientID := range session.Clients {
+	for _, clientID := range clients {
 		client, err := e.store.GetClientByID(ctx, clientID)
 		if err != nil {
 			if !errors.Is(err, fosite.ErrNotFound) {
@@ -143,6 +169,6 @@ func (e *Ender) notify(ctx context.Context, session *storage.LoginSession) {
 		})
 	}
 	if len(targets) > 0 {
-		e.notifier.Notify(context.WithoutCancel(ctx), session.UserID, session.ID, targets)
+		e.notifier.Notify(ctx, userID, sessionID, targets)
 	}
 }

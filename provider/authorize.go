@@ -339,6 +339,19 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 		p.writeAuthorizeError(c, ar, err)
 		return
 	}
+	// A session ended while the code was stored would otherwise leave a
+	// code that outlives it: logout revokes only the codes it can see.
+	if _, err := p.sessions.Get(ctx, session.ID); err != nil {
+		if revokeErr := p.store.RevokeSessionTokens(ctx, session.ID); revokeErr != nil {
+			p.logger.ErrorContext(ctx, "revoking the code of an ended session failed", "sid", session.ID, "error", revokeErr)
+		}
+		if errors.Is(err, fosite.ErrNotFound) {
+			p.writeAuthorizeError(c, ar, fosite.ErrLoginRequired.WithHint("The login session has ended."))
+			return
+		}
+		p.renderUnavailable(c, err)
+		return
+	}
 	p.oauth2.WriteAuthorizeResponse(ctx, c.Writer, ar, response)
 }
 

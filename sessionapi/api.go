@@ -5,11 +5,14 @@ package sessionapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/bearer"
 	"github.com/latchkey/latchkey/httpapi"
@@ -71,7 +74,11 @@ func (a *API) Handler() http.Handler {
 	engine.Use(httpapi.Recover(a.logger), httpapi.RequestID(a.logger, "sessionapi"), httpapi.LimitBody(4<<10))
 
 	engine.GET("/health/alive", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	engine.GET("/health/ready", httpapi.Ready(a.logger, a.store.Ready))
+	dependencies := []httpapi.Dependency{{Name: "database", Ping: a.store.Ready}}
+	if pinger, ok := a.sessions.(interface{ Ping(context.Context) error }); ok {
+		dependencies = append(dependencies, httpapi.Dependency{Name: "sessions", Ping: pinger.Ping})
+	}
+	engine.GET("/health/ready", httpapi.Ready(a.logger, dependencies...))
 
 	// Any token issued to a person in a login session may list and end
 	// that person's sessions, whatever app it was issued to.
@@ -82,9 +89,9 @@ func (a *API) Handler() http.Handler {
 
 	admin := engine.Group("/v1", a.verifier.Middleware(ScopeAdmin), httpapi.RequirePerson(a.logger, a.store.GetUser), a.requireAdmin)
 	admin.GET("/sessions/stats", a.stats)
-	admin.GET("/users/:id/sessions", a.listOfUser)
-	admin.DELETE("/users/:id/sessions", a.endAllOfUser)
-	admin.DELETE("/users/:id/sessions/:sid", a.endOfUser)
+	admin.GET("/users/:id/sessions", a.requireUser, a.listOfUser)
+	admin.DELETE("/users/:id/sessions", a.requireUser, a.endAllOfUser)
+	admin.DELETE("/users/:id/sessions/:sid", a.requireUser, a.endOfUser)
 
 	engine.NoRoute(func(c *gin.Context) { httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such endpoint.") })
 	engine.NoMethod(func(c *gin.Context) {
@@ -113,6 +120,25 @@ func (a *API) requireAdmin(c *gin.Context) {
 			a.logger.ErrorContext(c.Request.Context(), "write audit event failed", "error", err)
 		}
 		httpapi.WriteProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs the permission "+storage.PermissionSessionsAdmin+".")
+		return
+	}
+	c.Next()
+}
+
+// requireUser answers 404 for a user id that names no user.
+func (a *API) requireUser(c *gin.Context) {
+	// User ids are UUIDs, the type of the PostgreSQL column.
+	if _, err := uuid.Parse(c.Param("id")); err != nil {
+		httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such user.")
+		return
+	}
+	_, err := a.store.GetUser(c.Request.Context(), c.Param("id"))
+	if errors.Is(err, fosite.ErrNotFound) {
+		httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such user.")
+		return
+	}
+	if err != nil {
+		httpapi.WriteStoreError(c, a.logger, err)
 		return
 	}
 	c.Next()

@@ -15,19 +15,22 @@ import (
 // sessionView is a login session as the API shows it. The id is the
 // session's public id, the sid claim of its tokens, not its cookie.
 type sessionView struct {
-	ID           string       `json:"id"`
-	UserID       string       `json:"user_id"`
-	Current      bool         `json:"current"`
-	CreatedAt    time.Time    `json:"created_at"`
-	LastActiveAt time.Time    `json:"last_active_at"`
-	AuthTime     time.Time    `json:"auth_time"`
-	ExpiresAt    time.Time    `json:"expires_at"`
-	AMR          []string     `json:"amr"`
-	IPAddress    string       `json:"ip_address"`
-	UserAgent    string       `json:"user_agent"`
-	Device       string       `json:"device"`
-	Browser      string       `json:"browser"`
-	Clients      []clientView `json:"clients"`
+	ID           string    `json:"id"`
+	UserID       string    `json:"user_id"`
+	Current      bool      `json:"current"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastActiveAt time.Time `json:"last_active_at"`
+	AuthTime     time.Time `json:"auth_time"`
+	// ExpiresAt is the absolute end; IdleExpiresAt is when the session
+	// ends unless it is used again, the earlier of the two.
+	ExpiresAt     time.Time    `json:"expires_at"`
+	IdleExpiresAt time.Time    `json:"idle_expires_at"`
+	AMR           []string     `json:"amr"`
+	IPAddress     string       `json:"ip_address"`
+	UserAgent     string       `json:"user_agent"`
+	Device        string       `json:"device"`
+	Browser       string       `json:"browser"`
+	Clients       []clientView `json:"clients"`
 }
 
 type clientView struct {
@@ -47,25 +50,30 @@ func (a *API) view(c *gin.Context, sessions []*storage.LoginSession, currentID s
 	for _, s := range sessions {
 		device, browser := a.devices.describe(s.UserAgent)
 		v := sessionView{
-			ID:           s.ID,
-			UserID:       s.UserID,
-			Current:      s.ID == currentID,
-			CreatedAt:    s.CreatedAt.UTC(),
-			LastActiveAt: s.LastSeenAt.UTC(),
-			AuthTime:     s.AuthTime.UTC(),
-			ExpiresAt:    s.Deadline().UTC(),
-			AMR:          s.AMR,
-			IPAddress:    s.RemoteAddr,
-			UserAgent:    s.UserAgent,
-			Device:       device,
-			Browser:      browser,
-			Clients:      []clientView{},
+			ID:            s.ID,
+			UserID:        s.UserID,
+			Current:       s.ID == currentID,
+			CreatedAt:     s.CreatedAt.UTC(),
+			LastActiveAt:  s.LastSeenAt.UTC(),
+			AuthTime:      s.AuthTime.UTC(),
+			ExpiresAt:     s.ExpiresAt.UTC(),
+			IdleExpiresAt: s.Deadline().UTC(),
+			AMR:           s.AMR,
+			IPAddress:     s.RemoteAddr,
+			UserAgent:     s.UserAgent,
+			Device:        device,
+			Browser:       browser,
+			Clients:       []clientView{},
 		}
 		for _, clientID := range s.Clients {
 			name, known := names[clientID]
 			if !known {
-				if client, err := a.store.GetClientByID(c.Request.Context(), clientID); err == nil {
+				client, err := a.store.GetClientByID(c.Request.Context(), clientID)
+				switch {
+				case err == nil:
 					name = client.Name
+				case !errors.Is(err, fosite.ErrNotFound):
+					a.logger.WarnContext(c.Request.Context(), "reading a session's client failed", "client_id", clientID, "error", err)
 				}
 				names[clientID] = name
 			}

@@ -125,6 +125,12 @@ func (r *RedisSessionStore) Create(ctx context.Context, s *LoginSession) error {
 			}
 			pipe.PExpire(ctx, clientsKey, ttl)
 		}
+		// Lapsed entries go as new ones come, so that no index grows
+		// without bound between reads of the statistics.
+		lapsed := millisArg(now)
+		for _, key := range []string{userKey, r.statsKey("sessions"), r.statsKey("mfa"), r.statsKey("users")} {
+			pipe.ZRemRangeByScore(ctx, key, "-inf", lapsed)
+		}
 		pipe.ZAdd(ctx, userKey, redis.Z{Score: score, Member: s.ID})
 		// The set lives as long as its longest-lived session: NX sets an
 		// expiry on a new set, GT only ever extends an existing one.
@@ -195,7 +201,8 @@ func (r *RedisSessionStore) Get(ctx context.Context, id string) (*LoginSession, 
 }
 
 // touchScript records activity on a session that still exists and moves
-// its deadline in every index. ARGV: prefix, session id, user id, last seen
+// its deadline in every index. The session exists, so it belongs in the
+// indexes even if a reader with a faster clock trimmed it from them. ARGV: prefix, session id, user id, last seen
 // (Unix ns), time to live (ms), deadline (Unix ms), now (Unix ms).
 var touchScript = redis.NewScript(`
 local p, id, uid = ARGV[1], ARGV[2], ARGV[3]
@@ -206,13 +213,13 @@ local deadline = ARGV[6]
 redis.call('HSET', key, 'seen', ARGV[4])
 redis.call('PEXPIRE', key, ARGV[5])
 redis.call('PEXPIRE', clients, ARGV[5])
-redis.call('ZADD', p .. 'user:' .. uid .. ':sessions', 'XX', deadline, id)
-redis.call('ZADD', p .. 'stats:sessions', 'XX', deadline, id)
+redis.call('ZADD', p .. 'user:' .. uid .. ':sessions', deadline, id)
+redis.call('ZADD', p .. 'stats:sessions', deadline, id)
 redis.call('ZADD', p .. 'stats:mfa', 'XX', deadline, id)
 redis.call('ZADD', p .. 'stats:users', 'GT', deadline, uid)
 redis.call('ZADD', p .. 'stats:activity', ARGV[7], uid)
 for _, client in ipairs(redis.call('SMEMBERS', clients)) do
-  redis.call('ZADD', p .. 'stats:client:' .. client, 'XX', deadline, id)
+  redis.call('ZADD', p .. 'stats:client:' .. client, deadline, id)
   redis.call('ZADD', p .. 'stats:clients', 'GT', deadline, client)
 end
 return 1
@@ -243,8 +250,9 @@ func (r *RedisSessionStore) Touch(ctx context.Context, id string) error {
 	return nil
 }
 
-// addClientScript records a client in a session that still exists.
-// ARGV: prefix, session id, client id.
+// addClientScript records a client in a session that still exists and
+// trims the client's lapsed entries. ARGV: prefix, session id, client id,
+// now (Unix ms).
 var addClientScript = redis.NewScript(`
 local p, id, client = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'session:' .. id
@@ -255,6 +263,7 @@ redis.call('SADD', clients, client)
 redis.call('PEXPIRE', clients, ttl)
 local deadline = redis.call('ZSCORE', p .. 'stats:sessions', id)
 if deadline then
+  redis.call('ZREMRANGEBYSCORE', p .. 'stats:client:' .. client, '-inf', ARGV[4])
   redis.call('ZADD', p .. 'stats:client:' .. client, deadline, id)
   redis.call('ZADD', p .. 'stats:clients', 'GT', deadline, client)
 end
@@ -263,7 +272,7 @@ return 1
 
 // AddClient records that clientID was issued a code in a live session.
 func (r *RedisSessionStore) AddClient(ctx context.Context, id, clientID string) error {
-	added, err := addClientScript.Run(ctx, r.client, nil, r.prefix, id, clientID).Int()
+	added, err := addClientScript.Run(ctx, r.client, nil, r.prefix, id, clientID, millisArg(r.now())).Int()
 	if err != nil {
 		return redisError(err)
 	}
@@ -312,12 +321,14 @@ func (r *RedisSessionStore) ListByUser(ctx context.Context, userID string) ([]*L
 
 // deleteScript removes a session and its entries in every index, then
 // rescores its user by the last deadline of their other sessions.
-// ARGV: prefix, session id, now (Unix ms).
+// ARGV: prefix, session id, now (Unix ms), and the user id when the caller
+// knows it, which finds the user's index after the session lapsed.
 var deleteScript = redis.NewScript(`
 local p, id = ARGV[1], ARGV[2]
 local key = p .. 'session:' .. id
 local clients = key .. ':clients'
 local uid = redis.call('HGET', key, 'user')
+if not uid and ARGV[4] ~= '' then uid = ARGV[4] end
 for _, client in ipairs(redis.call('SMEMBERS', clients)) do
   redis.call('ZREM', p .. 'stats:client:' .. client, id)
 end
@@ -338,7 +349,11 @@ return 1
 
 // Delete removes one session. Deleting a missing session is not an error.
 func (r *RedisSessionStore) Delete(ctx context.Context, id string) error {
-	err := deleteScript.Run(ctx, r.client, nil, r.prefix, id, millisArg(r.now())).Err()
+	return r.delete(ctx, id, "")
+}
+
+func (r *RedisSessionStore) delete(ctx context.Context, id, userID string) error {
+	err := deleteScript.Run(ctx, r.client, nil, r.prefix, id, millisArg(r.now()), userID).Err()
 	return redisError(err)
 }
 
@@ -349,7 +364,7 @@ func (r *RedisSessionStore) DeleteByUser(ctx context.Context, userID string) err
 		return redisError(err)
 	}
 	for _, id := range ids {
-		if err := r.Delete(ctx, id); err != nil {
+		if err := r.delete(ctx, id, userID); err != nil {
 			return err
 		}
 	}
@@ -366,10 +381,21 @@ func (r *RedisSessionStore) Stats(ctx context.Context) (*SessionStats, error) {
 		loginKeys[i] = r.loginsKey(hour)
 	}
 
+	// Every client's index is trimmed before the list of clients is, so
+	// that a client leaving the list leaves no lapsed entries behind.
+	clients, err := r.client.ZRange(ctx, r.statsKey("clients"), 0, -1).Result()
+	if err != nil {
+		return nil, redisError(err)
+	}
+	counts := make([]*redis.IntCmd, len(clients))
 	var sessions, users, mfa, month, day *redis.IntCmd
 	var logins *redis.SliceCmd
-	var clients *redis.StringSliceCmd
-	_, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+	_, err = r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, clientID := range clients {
+			key := r.statsKey("client:" + clientID)
+			pipe.ZRemRangeByScore(ctx, key, "-inf", millisArg(now))
+			counts[i] = pipe.ZCard(ctx, key)
+		}
 		for _, name := range []string{"sessions", "users", "mfa", "clients"} {
 			pipe.ZRemRangeByScore(ctx, r.statsKey(name), "-inf", millisArg(now))
 		}
@@ -380,7 +406,6 @@ func (r *RedisSessionStore) Stats(ctx context.Context) (*SessionStats, error) {
 		month = pipe.ZCount(ctx, r.statsKey("activity"), "("+millisArg(now.Add(-activityMonth)), "+inf")
 		day = pipe.ZCount(ctx, r.statsKey("activity"), "("+millisArg(now.Add(-activityDay)), "+inf")
 		logins = pipe.MGet(ctx, loginKeys...)
-		clients = pipe.ZRange(ctx, r.statsKey("clients"), 0, -1)
 		return nil
 	})
 	if err != nil {
@@ -403,22 +428,7 @@ func (r *RedisSessionStore) Stats(ctx context.Context) (*SessionStats, error) {
 		stats.LoginsPerHour = append(stats.LoginsPerHour, HourlyCount{Hour: hours[i], Count: count})
 	}
 
-	if len(clients.Val()) == 0 {
-		return stats, nil
-	}
-	counts := make([]*redis.IntCmd, len(clients.Val()))
-	_, err = r.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for i, clientID := range clients.Val() {
-			key := r.statsKey("client:" + clientID)
-			pipe.ZRemRangeByScore(ctx, key, "-inf", millisArg(now))
-			counts[i] = pipe.ZCard(ctx, key)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, redisError(err)
-	}
-	for i, clientID := range clients.Val() {
+	for i, clientID := range clients {
 		if n := counts[i].Val(); n > 0 {
 			stats.SessionsPerClient[clientID] = n
 		}

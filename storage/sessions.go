@@ -28,7 +28,7 @@ type LoginSession struct {
 	UserAgent   string
 	RemoteAddr  string
 	// Clients lists the clients that were issued an authorization code in
-	// this session, in the order they first were.
+	// this session.
 	Clients []string
 }
 
@@ -207,7 +207,7 @@ func (m *MemorySessionStore) recordActivityLocked(userID string, now time.Time) 
 	m.activeMonth.set(userID, now.Add(activityMonth))
 }
 
-// liveLocked returns the stored live session id, or nil.
+// liveLocked returns the stored session with id if it is live, or nil.
 func (m *MemorySessionStore) liveLocked(id string, now time.Time) *LoginSession {
 	s, ok := m.sessions[id]
 	if !ok || !s.alive(now) {

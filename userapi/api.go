@@ -64,6 +64,7 @@ type Store interface {
 // Sessions ends login sessions when a password changes or a user is
 // disabled or deleted.
 type Sessions interface {
+	Get(ctx context.Context, id string) (*storage.LoginSession, error)
 	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
 	Delete(ctx context.Context, id string) error
 	DeleteByUser(ctx context.Context, userID string) error
@@ -125,7 +126,7 @@ func (a *API) Handler() http.Handler {
 	engine.Use(httpapi.Recover(a.logger), httpapi.RequestID(a.logger, "userapi"), httpapi.LimitBody(maxBodyBytes))
 
 	engine.GET("/health/alive", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	engine.GET("/health/ready", httpapi.Ready(a.logger, a.store.Ready))
+	engine.GET("/health/ready", httpapi.Ready(a.logger, httpapi.Dependency{Name: "database", Ping: a.store.Ready}))
 
 	me := engine.Group("/v1/me", a.verifier.Middleware(ScopeAccount), httpapi.RequirePerson(a.logger, a.store.GetUser))
 	me.GET("", a.getMe)

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ory/fosite"
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
@@ -101,7 +104,11 @@ func newTestEnv(t testing.TB) *testEnv {
 	// login sessions are rejected.
 	verifier, err := bearer.New(keysCtx, bearer.Config{Issuer: issuer, Audience: issuer, Logger: testLogger(),
 		SessionCheck: func(ctx context.Context, sid string) error {
+			// As serve does: an unreachable store is 503, not a rejection.
 			_, err := sessions.Get(ctx, sid)
+			if err != nil && !errors.Is(err, fosite.ErrNotFound) {
+				return fmt.Errorf("%w: %v", bearer.ErrUnavailable, err)
+			}
 			return err
 		}})
 	if err != nil {

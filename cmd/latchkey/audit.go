@@ -79,6 +79,12 @@ func newAuditCommand(a *app) *cobra.Command {
 // recordCLIEvent writes an audit event for a change made with the CLI. The
 // actor is the system, with the operating-system user in the details.
 func recordCLIEvent(ctx context.Context, store *storage.Store, action, subject string, details map[string]any) error {
+	return store.AppendAuditEvent(ctx, cliEvent(action, subject, details))
+}
+
+// cliEvent returns an audit event whose actor is this command, run by the
+// operating system user at this host.
+func cliEvent(action, subject string, details map[string]any) *storage.AuditEvent {
 	if details == nil {
 		details = map[string]any{}
 	}
@@ -87,12 +93,12 @@ func recordCLIEvent(ctx context.Context, store *storage.Store, action, subject s
 		details["os_user"] = current.Username
 	}
 	host, _ := os.Hostname()
-	return store.AppendAuditEvent(ctx, &storage.AuditEvent{
+	return &storage.AuditEvent{
 		ActorType: storage.ActorSystem,
 		ActorID:   "latchkey-cli@" + host,
 		Subject:   subject,
 		Action:    action,
 		Outcome:   storage.OutcomeSuccess,
 		Details:   details,
-	})
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -303,14 +303,11 @@ func normalizeBackchannelLogoutURI(raw string) (string, error) {
 	}
 }
 
-// isLoopbackHost reports whether host is localhost, a name under
-// .localhost, or a loopback IP address.
+// isLoopbackHost reports whether host is localhost or a loopback IP
+// address. Names under .localhost are left out: a resolver may send them to
+// DNS.
 func isLoopbackHost(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return backchannel.IsLoopbackHost(host)
 }
 
 func printClient(w io.Writer, output string, client *storage.Client, secret string) error {

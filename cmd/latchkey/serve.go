@@ -108,6 +108,9 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 	}
 	// Services outside this process's memory cannot see its sessions.
 	sharedSessions := a.cfg.RedisURL != "" || slices.Contains(services, serviceProvider)
+	if !sharedSessions && slices.Contains(services, serviceSessionAPI) {
+		return errors.New("the session API needs the login sessions: set LATCHKEY_REDIS_URL, or serve it with the provider (serve all)")
+	}
 
 	// Only the provider creates signing keys; the APIs load them to sign
 	// back-channel logout tokens.
@@ -120,7 +123,11 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 	if err != nil {
 		return err
 	}
-	notifier.Start(ctx)
+	// The notifier outlives the signal: logouts queued by the requests that
+	// Shutdown lets finish still go out, until Wait below gives up.
+	notifierCtx, stopNotifier := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNotifier()
+	notifier.Start(notifierCtx)
 	ender := logout.NewEnder(sessions, store, notifier, a.logger)
 
 	// Each service starts serving before the next is built: the user API
@@ -181,8 +188,8 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 			return err
 		}
 	}
-	// Back-channel logouts queued by the last requests go out before the
-	// process ends, within the shutdown time.
+	// Back-channel logouts queued by the last requests get the rest of the
+	// shutdown time to go out.
 	if err := notifier.Wait(shutdownCtx); err != nil {
 		a.logger.Warn("back-channel logouts still queued at shutdown were dropped", "error", err)
 	}
@@ -291,9 +298,6 @@ func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions
 
 // sessionAPIHandler builds the session API.
 func (a *app) sessionAPIHandler(ctx context.Context, store *storage.Store, sessions sessionStore, ender *logout.Ender, sharedSessions bool) (http.Handler, error) {
-	if !sharedSessions {
-		return nil, errors.New("the session API needs the login sessions: set LATCHKEY_REDIS_URL, or serve it with the provider (serve all)")
-	}
 	verifier, err := a.verifier(ctx, serviceSessionAPI, a.cfg.SessionAPIAudience, sessions, a.cfg.SessionAPISessionCheck, sharedSessions)
 	if err != nil {
 		return nil, err

@@ -9,11 +9,14 @@ import (
 	"io"
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/backchannel"
+	"github.com/latchkey/latchkey/logout"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -192,12 +195,7 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 				return err
 			}
 			if a.cfg.RedisURL != "" {
-				sessions, err := a.openSessions(cmd.Context())
-				if err != nil {
-					return fmt.Errorf("password changed and tokens revoked, but ending sessions failed: %w", err)
-				}
-				defer sessions.Close()
-				if err := sessions.DeleteByUser(cmd.Context(), user.ID); err != nil {
+				if err := a.endUserSessions(cmd.Context(), store, user.ID, "password_changed"); err != nil {
 					return fmt.Errorf("password changed and tokens revoked, but ending sessions failed: %w", err)
 				}
 			}
@@ -207,6 +205,40 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the new password from the first line of standard input")
 	return cmd
+}
+
+// backchannelDrainTimeout bounds how long a CLI command waits for the
+// back-channel logouts it queued.
+const backchannelDrainTimeout = 30 * time.Second
+
+// endUserSessions ends every login session of a user kept in Redis, as the
+// user API does: each ending is audited and reaches the clients' back
+// channels before the command exits.
+func (a *app) endUserSessions(ctx context.Context, store *storage.Store, userID, reason string) error {
+	sessions, err := a.openSessions(ctx)
+	if err != nil {
+		return err
+	}
+	defer sessions.Close()
+	keys, err := a.openKeys(ctx, store, false)
+	if err != nil {
+		return err
+	}
+	notifier, err := backchannel.New(backchannel.Config{Issuer: a.cfg.Issuer, Signer: keys, Logger: a.logger})
+	if err != nil {
+		return err
+	}
+	notifierCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	notifier.Start(notifierCtx)
+
+	ender := logout.NewEnder(sessions, store, notifier, a.logger)
+	if err := ender.EndAllOf(ctx, userID, "", cliEvent(logout.ActionSessionEnded, userID, map[string]any{"reason": reason})); err != nil {
+		return err
+	}
+	drainCtx, cancel := context.WithTimeout(ctx, backchannelDrainTimeout)
+	defer cancel()
+	return notifier.Wait(drainCtx)
 }
 
 // roleNames lists the existing roles for an error message.
