@@ -70,6 +70,11 @@ func (a *API) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	engine := gin.New()
 	engine.HandleMethodNotAllowed = true
+	// A 307 to the path without the slash would turn DELETE
+	// /v1/sessions/{id} with an empty id into DELETE /v1/sessions, which
+	// ends every session: clients repeat the method and, on the same host,
+	// the Authorization header.
+	engine.RedirectTrailingSlash = false
 	_ = engine.SetTrustedProxies(nil)
 	engine.Use(httpapi.Recover(a.logger), httpapi.RequestID(a.logger, "sessionapi"), httpapi.LimitBody(4<<10))
 
@@ -125,7 +130,7 @@ func (a *API) requireAdmin(c *gin.Context) {
 	c.Next()
 }
 
-// requireUser answers 404 for a user id that names no user.
+// requireUser rejects with 404 a user id that names no user.
 func (a *API) requireUser(c *gin.Context) {
 	// User ids are UUIDs, the type of the PostgreSQL column.
 	if _, err := uuid.Parse(c.Param("id")); err != nil {
