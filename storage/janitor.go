@@ -16,6 +16,7 @@ var expiringTables = []struct{ table, key string }{
 	{tableAccessTokens, "signature"},
 	{tableRefreshTokens, "signature"},
 	{"oauth2_client_assertion_jti", "jti"},
+	{"mfa_challenges", "id"},
 }
 
 // DefaultCleanupBatch is how many rows one DELETE removes. Small batches

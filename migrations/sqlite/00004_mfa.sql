@@ -1,0 +1,34 @@
+-- +goose Up
+CREATE TABLE user_mfa (
+    user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    totp_secret BLOB NOT NULL,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    created_at TIMESTAMP NOT NULL,
+    confirmed_at TIMESTAMP,
+    last_step INTEGER NOT NULL DEFAULT 0,
+    locked_until TIMESTAMP
+);
+
+CREATE TABLE backup_codes (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BLOB NOT NULL,
+    used_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX backup_codes_user_idx ON backup_codes (user_id);
+
+CREATE TABLE mfa_challenges (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    failures INTEGER NOT NULL DEFAULT 0,
+    expires_at TIMESTAMP NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX mfa_challenges_user_idx ON mfa_challenges (user_id);
+CREATE INDEX mfa_challenges_expires_idx ON mfa_challenges (expires_at);
+
+-- +goose Down
+DROP TABLE mfa_challenges;
+DROP TABLE backup_codes;
+DROP TABLE user_mfa;
