@@ -73,6 +73,9 @@ type Config struct {
 	LoginSessionLifetime      time.Duration
 	LoginSessionIdleTimeout   time.Duration
 	AccessTokenAlgorithm      string
+	// MFALockout is how long the MFA step stays locked after five wrong
+	// codes.
+	MFALockout time.Duration
 
 	// Migrate applies pending schema migrations when serve starts.
 	Migrate bool
@@ -125,6 +128,7 @@ var settings = []setting{
 	{"authorization-code-lifetime", "lifetime of authorization codes, a Go duration such as 15m or 24h", false},
 	{"login-session-lifetime", "absolute lifetime of a login session, a Go duration such as 15m or 24h", false},
 	{"login-session-idle-timeout", "a login session unused for this long ends, a Go duration such as 15m or 24h", false},
+	{"mfa-lockout", "how long two-step verification stays locked for an account after five wrong codes, such as 15m", false},
 	{"access-token-algorithm", "access token signing algorithm: ES256 or RS256", false},
 	{"migrate", "apply pending database migrations before serving", false},
 	{"janitor-interval", "how often serve deletes expired codes, tokens and sessions; 0 turns it off", false},
@@ -169,6 +173,7 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 	flags.DurationVar(&cfg.AuthorizationCodeLifetime, "authorization-code-lifetime", provider.DefaultAuthorizationCodeLifetime, help["authorization-code-lifetime"])
 	flags.DurationVar(&cfg.LoginSessionLifetime, "login-session-lifetime", provider.DefaultLoginSessionLifetime, help["login-session-lifetime"])
 	flags.DurationVar(&cfg.LoginSessionIdleTimeout, "login-session-idle-timeout", provider.DefaultLoginSessionIdleTimeout, help["login-session-idle-timeout"])
+	flags.DurationVar(&cfg.MFALockout, "mfa-lockout", provider.DefaultMFALockout, help["mfa-lockout"])
 	flags.StringVar(&cfg.AccessTokenAlgorithm, "access-token-algorithm", provider.AlgES256, help["access-token-algorithm"])
 	flags.BoolVar(&cfg.Migrate, "migrate", false, help["migrate"])
 	flags.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Hour, help["janitor-interval"])
@@ -365,6 +370,7 @@ func (c *Config) Validate() error {
 		"authorization-code-lifetime": c.AuthorizationCodeLifetime,
 		"login-session-lifetime":      c.LoginSessionLifetime,
 		"login-session-idle-timeout":  c.LoginSessionIdleTimeout,
+		"mfa-lockout":                 c.MFALockout,
 	}
 	for _, s := range settings {
 		if value, ok := durations[s.flag]; ok && value <= 0 {
@@ -415,6 +421,7 @@ func (c *Config) ProviderConfig(logger *slog.Logger) provider.Config {
 		LoginSessionLifetime:      c.LoginSessionLifetime,
 		LoginSessionIdleTimeout:   c.LoginSessionIdleTimeout,
 		AccessTokenAlgorithm:      c.AccessTokenAlgorithm,
+		MFALockout:                c.MFALockout,
 		Logger:                    logger,
 	}
 }

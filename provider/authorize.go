@@ -250,6 +250,23 @@ func (p *Provider) continueFlow(c *gin.Context, ar fosite.AuthorizeRequester, fl
 		c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(p.sealFlow(flow)))
 		return
 	}
+	if wantsMFA(flow) && !session.UsedMFA() {
+		hasMFA, err := p.userHasMFA(ctx, session.UserID)
+		if err != nil {
+			p.renderUnavailable(c, err)
+			return
+		}
+		// A user without a second factor gets the password class in acr,
+		// which the client may reject; acr_values is a request, not a rule.
+		if hasMFA {
+			if slices.Contains(prompts, "none") {
+				p.writeAuthorizeError(c, ar, fosite.ErrInteractionRequired.WithHint("The client asked for a second factor."))
+				return
+			}
+			p.startMFA(c, flow, session.UserID, session.ID)
+			return
+		}
+	}
 	if err := p.sessions.Touch(ctx, session.ID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
 		p.renderUnavailable(c, err)
 		return
@@ -386,13 +403,14 @@ func (p *Provider) grantAudience(ar fosite.Requester) {
 func (p *Provider) userSession(ar fosite.Requester, user *storage.User, roles []string, login *storage.LoginSession, flow *authFlow) *Session {
 	authTime := login.AuthTime.UTC().Truncate(time.Second)
 	claims := &jwt.IDTokenClaims{
-		Subject:                         user.ID,
-		Issuer:                          p.cfg.Issuer,
-		AuthTime:                        authTime,
-		RequestedAt:                     flow.RequestedAt,
-		Nonce:                           flow.Form.Get("nonce"),
-		AuthenticationMethodsReferences: slices.Clone(login.AMR),
-		Extra:                           map[string]interface{}{"sid": login.ID},
+		Subject:                             user.ID,
+		Issuer:                              p.cfg.Issuer,
+		AuthTime:                            authTime,
+		RequestedAt:                         flow.RequestedAt,
+		Nonce:                               flow.Form.Get("nonce"),
+		AuthenticationMethodsReferences:     slices.Clone(login.AMR),
+		AuthenticationContextClassReference: acrFor(login, flow),
+		Extra:                               map[string]interface{}{"sid": login.ID},
 	}
 	for name, value := range userClaims(user, roles, ar.GetGrantedScopes()) {
 		if name != "sub" {
@@ -410,6 +428,8 @@ func (p *Provider) userSession(ar fosite.Requester, user *storage.User, roles []
 		ClientID:       ar.GetClient().GetID(),
 		LoginSessionID: login.ID,
 		AuthTime:       authTime,
+		AMR:            slices.Clone(login.AMR),
+		ACR:            claims.AuthenticationContextClassReference,
 		Issuer:         p.cfg.Issuer,
 	}
 	if ar.GetGrantedScopes().Has(ScopeRoles) {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -30,6 +31,15 @@ type Store interface {
 	UserRoles(ctx context.Context, userID string) ([]*storage.Role, error)
 	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
 	RevokeSessionTokens(ctx context.Context, sessionID string) error
+
+	GetMFA(ctx context.Context, userID string) (*storage.MFA, error)
+	AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	UseBackupCode(ctx context.Context, userID string, hash []byte) (bool, error)
+	LockMFA(ctx context.Context, userID string, until time.Time) error
+	CreateMFAChallenge(ctx context.Context, id, userID string, expiresAt time.Time) error
+	GetMFAChallenge(ctx context.Context, id string) (userID string, failures int, err error)
+	RecordMFAChallengeFailure(ctx context.Context, id string) (failures int, err error)
+	DeleteMFAChallenge(ctx context.Context, id string) error
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Ready(ctx context.Context) error
 }
@@ -40,6 +50,7 @@ type SessionStore interface {
 	Get(ctx context.Context, id string) (*storage.LoginSession, error)
 	Touch(ctx context.Context, id string) error
 	AddClient(ctx context.Context, id, clientID string) error
+	Elevate(ctx context.Context, id string, amr []string, authTime time.Time) error
 	ListByUser(ctx context.Context, userID string) ([]*storage.LoginSession, error)
 	Delete(ctx context.Context, id string) error
 }

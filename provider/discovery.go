@@ -28,6 +28,7 @@ type metadata struct {
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                           []string `json:"claims_supported"`
+	ACRValuesSupported                        []string `json:"acr_values_supported"`
 	PromptValuesSupported                     []string `json:"prompt_values_supported"`
 	ClaimsParameterSupported                  bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                 bool     `json:"request_parameter_supported"`
@@ -62,8 +63,9 @@ func (p *Provider) metadata() metadata {
 		// "plain" works only for clients registered to allow it, so it is not
 		// advertised.
 		CodeChallengeMethodsSupported: []string{"S256"},
+		ACRValuesSupported:            []string{ACRPassword, ACRMFA, ACRPAPEMultiFactor},
 		ClaimsSupported: []string{
-			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
 			"name", "given_name", "family_name", "preferred_username", "updated_at", "picture", "locale", "zoneinfo",
 			"email", "email_verified", "phone_number", "phone_number_verified", "roles",
 		},

@@ -31,6 +31,12 @@ type authFlow struct {
 	// LoggedIn records that the person authenticated during this flow, which
 	// satisfies prompt=login and max_age.
 	LoggedIn bool `json:"logged_in,omitempty"`
+	// MFAChallenge names the server-side challenge of a flow waiting for a
+	// second factor from MFAUserID. StepUpSessionID is the session that
+	// factor will elevate, empty when it follows a password.
+	MFAChallenge    string `json:"mfa_challenge,omitempty"`
+	MFAUserID       string `json:"mfa_user,omitempty"`
+	StepUpSessionID string `json:"step_up_sid,omitempty"`
 }
 
 var flowAdditionalData = []byte("latchkey authorization flow")

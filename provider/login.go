@@ -88,13 +88,41 @@ func (p *Provider) login(c *gin.Context) {
 		return
 	}
 
+	hasMFA, err := p.userHasMFA(ctx, user.ID)
+	if err != nil {
+		p.renderUnavailable(c, err)
+		return
+	}
+	if hasMFA {
+		// No session yet: the password alone never starts one for an
+		// account with a second factor.
+		p.startMFA(c, flow, user.ID, "")
+		return
+	}
+
+	session, err := p.startSession(c, user, []string{"pwd"})
+	if err != nil {
+		p.renderUnavailable(c, err)
+		return
+	}
+	p.logger.InfoContext(ctx, "login succeeded", "user_id", user.ID)
+	p.audit(ctx, newAuditEvent(c, storage.ActorUser, user.ID, user.ID, auditLogin, storage.OutcomeSuccess,
+		map[string]any{"client_id": clientID, "amr": session.AMR}))
+
+	flow.LoggedIn = true
+	p.continueFlow(c, ar, flow, session)
+}
+
+// startSession creates a login session authenticated with amr and sets
+// its cookie.
+func (p *Provider) startSession(c *gin.Context, user *storage.User, amr []string) (*storage.LoginSession, error) {
 	now := p.now().UTC()
 	cookieSecret := randomToken(32)
 	session := &storage.LoginSession{
 		ID:          loginSessionID(cookieSecret),
 		UserID:      user.ID,
 		AuthTime:    now.Truncate(time.Second),
-		AMR:         []string{"pwd"},
+		AMR:         amr,
 		CreatedAt:   now,
 		LastSeenAt:  now,
 		ExpiresAt:   now.Add(p.cfg.LoginSessionLifetime),
@@ -102,17 +130,11 @@ func (p *Provider) login(c *gin.Context) {
 		UserAgent:   c.Request.UserAgent(),
 		RemoteAddr:  c.ClientIP(),
 	}
-	if err := p.sessions.Create(ctx, session); err != nil {
-		p.renderUnavailable(c, err)
-		return
+	if err := p.sessions.Create(c.Request.Context(), session); err != nil {
+		return nil, err
 	}
 	p.setCookie(c, p.cookieName(sessionCookieName), cookieSecret, p.cfg.LoginSessionLifetime)
-	p.logger.InfoContext(ctx, "login succeeded", "user_id", user.ID)
-	p.audit(ctx, newAuditEvent(c, storage.ActorUser, user.ID, user.ID, auditLogin, storage.OutcomeSuccess,
-		map[string]any{"client_id": clientID, "amr": session.AMR}))
-
-	flow.LoggedIn = true
-	p.continueFlow(c, ar, flow, session)
+	return session, nil
 }
 
 var (

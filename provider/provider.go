@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/latchkey/latchkey/logout"
+	"github.com/latchkey/latchkey/mfa"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 
 	// AccessTokenAlgorithm signs access tokens: ES256 (default) or RS256.
 	AccessTokenAlgorithm string
+	// MFALockout is how long the MFA step stays locked after
+	// MaxMFAFailures wrong codes.
+	MFALockout time.Duration
 
 	Logger *slog.Logger
 
@@ -69,6 +73,7 @@ func (c *Config) applyDefaults() {
 		{&c.AuthorizationCodeLifetime, DefaultAuthorizationCodeLifetime},
 		{&c.LoginSessionLifetime, DefaultLoginSessionLifetime},
 		{&c.LoginSessionIdleTimeout, DefaultLoginSessionIdleTimeout},
+		{&c.MFALockout, DefaultMFALockout},
 	}
 	for _, d := range defaults {
 		if *d.value <= 0 {
@@ -128,6 +133,7 @@ type Provider struct {
 	sessions  SessionStore
 	keys      *KeySet
 	flows     *Sealer
+	mfa       *mfa.Codec
 	csrfKey   []byte
 	pages     *template.Template
 	logger    *slog.Logger
@@ -176,6 +182,10 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 	}
 	if cfg.SessionEnder == nil {
 		cfg.SessionEnder = logout.NewEnder(sessions, store, nil, cfg.Logger)
+	}
+	mfaCodec, err := NewMFACodec(cfg.SystemSecret)
+	if err != nil {
+		return nil, err
 	}
 	pages, err := parsePages()
 	if err != nil {
@@ -269,6 +279,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		sessions:      sessions,
 		keys:          keys,
 		flows:         flows,
+		mfa:           mfaCodec,
 		csrfKey:       csrfKey,
 		pages:         pages,
 		logger:        cfg.Logger,
@@ -335,6 +346,8 @@ func (p *Provider) Handler() http.Handler {
 	engine.POST("/oauth2/auth", p.authorize)
 	engine.GET("/login", p.loginPage)
 	engine.POST("/login", p.login)
+	engine.GET("/login/mfa", p.mfaPage)
+	engine.POST("/login/mfa", p.mfaSubmit)
 	engine.GET("/consent", p.consentPage)
 	engine.POST("/consent", p.consent)
 

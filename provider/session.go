@@ -22,7 +22,10 @@ type Session struct {
 	ClientID       string    `json:"client_id"`
 	LoginSessionID string    `json:"sid,omitempty"`
 	AuthTime       time.Time `json:"auth_time,omitempty"`
-	Issuer         string    `json:"iss"`
+	// AMR and ACR are how the person authenticated, as in the ID token.
+	AMR    []string `json:"amr,omitempty"`
+	ACR    string   `json:"acr,omitempty"`
+	Issuer string   `json:"iss"`
 	// Roles are the user's role names when the "roles" scope was granted,
 	// as they were when the person consented.
 	Roles []string `json:"roles"`
@@ -56,6 +59,12 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	}
 	if s.Roles != nil {
 		extra["roles"] = s.Roles
+	}
+	if len(s.AMR) > 0 {
+		extra["amr"] = s.AMR
+	}
+	if s.ACR != "" {
+		extra["acr"] = s.ACR
 	}
 	return &jwt.JWTClaims{
 		Subject: s.GetSubject(),

@@ -162,7 +162,11 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatalf("derive cursor key: %v", err)
 	}
-	users, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: testLogger(), SessionEnder: ender},
+	mfaCodec, err := provider.NewMFACodec(env.secret)
+	if err != nil {
+		t.Fatalf("new MFA codec: %v", err)
+	}
+	users, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: testLogger(), SessionEnder: ender, MFACodec: mfaCodec},
 		env.store, env.sessions, env.verifier)
 	if err != nil {
 		t.Fatalf("new user API: %v", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/bearer"
 	"github.com/latchkey/latchkey/httpapi"
 	"github.com/latchkey/latchkey/logout"
+	"github.com/latchkey/latchkey/mfa"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -57,6 +58,12 @@ type Store interface {
 	AppendAuditEvent(ctx context.Context, event *storage.AuditEvent) error
 	ListAuditEvents(ctx context.Context, filter storage.AuditFilter) ([]*storage.AuditEvent, error)
 
+	GetMFA(ctx context.Context, userID string) (*storage.MFA, error)
+	SaveTOTPEnrollment(ctx context.Context, userID string, sealedSecret []byte) error
+	ConfirmTOTP(ctx context.Context, userID string, step int64, backupCodeHashes [][]byte) error
+	ReplaceBackupCodes(ctx context.Context, userID string, hashes [][]byte) error
+	DeleteMFA(ctx context.Context, userID string) error
+
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Ready(ctx context.Context) error
 }
@@ -85,6 +92,9 @@ type Config struct {
 	// SessionEnder ends login sessions. When nil, New builds one that
 	// tells no client over the back channel.
 	SessionEnder *logout.Ender
+	// MFACodec encrypts TOTP secrets and hashes backup codes; build it
+	// with provider.NewMFACodec.
+	MFACodec *mfa.Codec
 }
 
 // API serves the user API.
@@ -94,6 +104,7 @@ type API struct {
 	failures  *failureCounter
 	sessions  Sessions
 	ender     *logout.Ender
+	mfa       *mfa.Codec
 	verifier  *bearer.Verifier
 	cursors   cursorCodec
 	logger    *slog.Logger
@@ -107,10 +118,13 @@ func New(cfg Config, store Store, sessions Sessions, verifier *bearer.Verifier) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MFACodec == nil {
+		return nil, errors.New("user API needs an MFA codec")
+	}
 	if cfg.SessionEnder == nil {
 		cfg.SessionEnder = logout.NewEnder(sessions, store, nil, cfg.Logger)
 	}
-	return &API{store: store, passwords: provider.NewPasswordLimiter(), failures: newFailureCounter(), sessions: sessions, ender: cfg.SessionEnder, verifier: verifier,
+	return &API{store: store, passwords: provider.NewPasswordLimiter(), failures: newFailureCounter(), sessions: sessions, ender: cfg.SessionEnder, mfa: cfg.MFACodec, verifier: verifier,
 		cursors: cursorCodec{key: cfg.CursorKey}, logger: cfg.Logger}, nil
 }
 
@@ -133,6 +147,11 @@ func (a *API) Handler() http.Handler {
 	me.PATCH("", a.patchMe)
 	me.POST("/password", a.changePassword)
 	me.GET("/permissions", a.myPermissions)
+	me.GET("/mfa", a.getMFA)
+	me.POST("/mfa/totp", a.requireRecentAuth, a.startTOTP)
+	me.POST("/mfa/totp/confirm", a.requireRecentAuth, a.confirmTOTP)
+	me.DELETE("/mfa/totp", a.requireRecentAuth, a.deleteTOTP)
+	me.POST("/mfa/backup-codes", a.requireRecentAuth, a.regenerateBackupCodes)
 
 	admin := engine.Group("/v1", a.verifier.Middleware(ScopeAdmin), httpapi.RequirePerson(a.logger, a.store.GetUser))
 	admin.GET("/users", a.require(storage.PermissionUsersRead), a.listUsers)
@@ -142,6 +161,7 @@ func (a *API) Handler() http.Handler {
 	admin.POST("/users/:id/disable", a.require(storage.PermissionUsersWrite), a.disableUser)
 	admin.POST("/users/:id/enable", a.require(storage.PermissionUsersWrite), a.enableUser)
 	admin.DELETE("/users/:id", a.require(storage.PermissionUsersWrite), a.deleteUser)
+	admin.DELETE("/users/:id/mfa", a.require(storage.PermissionUsersWrite), a.resetMFA)
 	admin.GET("/users/:id/roles", a.require(storage.PermissionUsersRead), a.listUserRoles)
 	admin.PUT("/users/:id/roles/:role", a.require(storage.PermissionRolesWrite), a.assignRole)
 	admin.DELETE("/users/:id/roles/:role", a.require(storage.PermissionRolesWrite), a.removeRole)

@@ -121,7 +121,11 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatalf("derive cursor key: %v", err)
 	}
-	api, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: testLogger()}, store, sessions, verifier)
+	mfaCodec, err := provider.NewMFACodec(secret)
+	if err != nil {
+		t.Fatalf("new MFA codec: %v", err)
+	}
+	api, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: testLogger(), MFACodec: mfaCodec}, store, sessions, verifier)
 	if err != nil {
 		t.Fatalf("new user API: %v", err)
 	}

@@ -289,7 +289,11 @@ func (a *app) userAPIHandler(ctx context.Context, store *storage.Store, sessions
 	if err != nil {
 		return nil, err
 	}
-	api, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: a.logger, SessionEnder: ender}, store, sessions, verifier)
+	mfaCodec, err := provider.NewMFACodec([]byte(a.cfg.SystemSecret))
+	if err != nil {
+		return nil, err
+	}
+	api, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: a.logger, SessionEnder: ender, MFACodec: mfaCodec}, store, sessions, verifier)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,224 @@
+package userapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/mfa"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// recentAuthentication is how old a token's auth_time may be for the
+// routes that change the second factor.
+const recentAuthentication = 5 * time.Minute
+
+// totpIssuer names Latchkey in authenticator apps.
+const totpIssuer = "Latchkey"
+
+// requireRecentAuth rejects tokens whose person signed in more than
+// recentAuthentication ago, with the step-up challenge of RFC 9470: the
+// client signs the person in again with max_age and retries.
+func (a *API) requireRecentAuth(c *gin.Context) {
+	claims, _ := bearer.ClaimsFrom(c)
+	if claims != nil && !claims.AuthTime.IsZero() && time.Since(claims.AuthTime) <= recentAuthentication {
+		c.Next()
+		return
+	}
+	maxAge := int(recentAuthentication / time.Second)
+	c.Header("WWW-Authenticate", fmt.Sprintf(
+		`Bearer error="insufficient_user_authentication", error_description="Sign in again: the authentication is older than %d seconds", max_age=%d`,
+		maxAge, maxAge))
+	writeProblem(c, http.StatusUnauthorized, "Unauthorized",
+		fmt.Sprintf("This change needs a sign-in from the last %d seconds. Send the person through the authorization endpoint with max_age=%d, then retry with the new token.", maxAge, maxAge))
+}
+
+type mfaStatusJSON struct {
+	TOTPEnabled          bool `json:"totp_enabled"`
+	TOTPPending          bool `json:"totp_pending"`
+	BackupCodesRemaining int  `json:"backup_codes_remaining"`
+}
+
+// getMFA shows whether the person's second factor is on and how many
+// backup codes remain.
+func (a *API) getMFA(c *gin.Context) {
+	state, err := a.store.GetMFA(c.Request.Context(), currentUser(c).ID)
+	if errors.Is(err, fosite.ErrNotFound) {
+		c.JSON(http.StatusOK, mfaStatusJSON{})
+		return
+	}
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	status := mfaStatusJSON{TOTPEnabled: state.Confirmed, TOTPPending: !state.Confirmed}
+	if state.Confirmed {
+		status.BackupCodesRemaining = state.BackupCodesLeft
+	}
+	c.JSON(http.StatusOK, status)
+}
+
+type enrollmentJSON struct {
+	Secret     string `json:"secret"`
+	OTPAuthURI string `json:"otpauth_uri"`
+	// QRCodePNG is the otpauth URI as a PNG image, base64-encoded.
+	QRCodePNG string `json:"qr_code_png"`
+}
+
+// startTOTP creates a new TOTP secret, pending until confirmed. Starting
+// again replaces a pending secret.
+func (a *API) startTOTP(c *gin.Context) {
+	user := currentUser(c)
+	enrollment, err := a.mfa.NewEnrollment(totpIssuer, user.Username)
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	err = a.store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.store.SaveTOTPEnrollment(ctx, user.ID, a.mfa.SealSecret(user.ID, enrollment.Secret)); err != nil {
+			return err
+		}
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, "mfa.totp_enrollment_started", user.ID, nil))
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		writeProblem(c, http.StatusConflict, "Conflict", "TOTP is already on. Turn it off before enrolling a new secret.")
+		return
+	}
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, enrollmentJSON{
+		Secret:     enrollment.Secret,
+		OTPAuthURI: enrollment.URI,
+		QRCodePNG:  base64.StdEncoding.EncodeToString(enrollment.QRCodePNG),
+	})
+}
+
+type codeBody struct {
+	Code string `json:"code"`
+}
+
+type backupCodesJSON struct {
+	BackupCodes []string `json:"backup_codes"`
+}
+
+// confirmTOTP turns TOTP on when the code matches the pending secret, and
+// returns the backup codes, shown this once.
+func (a *API) confirmTOTP(c *gin.Context) {
+	var body codeBody
+	if !decodeJSON(c, &body) {
+		return
+	}
+	user := currentUser(c)
+	ctx := c.Request.Context()
+	state, err := a.store.GetMFA(ctx, user.ID)
+	if errors.Is(err, fosite.ErrNotFound) || (err == nil && state.Confirmed) {
+		writeProblem(c, http.StatusConflict, "Conflict", "There is no pending TOTP enrolment. Start one with POST /v1/me/mfa/totp.")
+		return
+	}
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	secret, err := a.mfa.OpenSecret(user.ID, state.TOTPSecret)
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	step, ok := mfa.MatchTOTP(secret, body.Code, time.Now())
+	if !ok {
+		writeProblem(c, http.StatusBadRequest, "Invalid request", "The code does not match the secret.",
+			fieldError{Field: "code", Detail: "does not match; check the device's clock and enter the current code"})
+		return
+	}
+	codes, hashes, err := a.mfa.NewBackupCodes()
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	err = a.store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.store.ConfirmTOTP(ctx, user.ID, step, hashes); err != nil {
+			return err
+		}
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, "mfa.totp_enabled", user.ID, nil))
+	})
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, backupCodesJSON{BackupCodes: codes})
+}
+
+// regenerateBackupCodes replaces the backup codes; the old ones stop
+// working.
+func (a *API) regenerateBackupCodes(c *gin.Context) {
+	user := currentUser(c)
+	ctx := c.Request.Context()
+	state, err := a.store.GetMFA(ctx, user.ID)
+	if errors.Is(err, fosite.ErrNotFound) || (err == nil && !state.Confirmed) {
+		writeProblem(c, http.StatusConflict, "Conflict", "TOTP is off, so there are no backup codes to replace.")
+		return
+	}
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	codes, hashes, err := a.mfa.NewBackupCodes()
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	err = a.store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.store.ReplaceBackupCodes(ctx, user.ID, hashes); err != nil {
+			return err
+		}
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, "mfa.backup_codes_regenerated", user.ID, nil))
+	})
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, backupCodesJSON{BackupCodes: codes})
+}
+
+// deleteTOTP turns the person's second factor off.
+func (a *API) deleteTOTP(c *gin.Context) {
+	a.removeMFA(c, currentUser(c), "mfa.totp_disabled")
+}
+
+// resetMFA turns another user's second factor off, for a person who lost
+// both the device and the backup codes.
+func (a *API) resetMFA(c *gin.Context) {
+	user, ok := a.userParam(c)
+	if !ok || !a.requireCovers(c, user) {
+		return
+	}
+	a.removeMFA(c, user, "mfa.reset")
+}
+
+func (a *API) removeMFA(c *gin.Context, user *storage.User, action string) {
+	ctx := c.Request.Context()
+	err := a.store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.store.DeleteMFA(ctx, user.ID); err != nil {
+			return err
+		}
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, action, user.ID, nil))
+	})
+	if err != nil {
+		a.writeStoreError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
