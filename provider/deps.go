@@ -39,6 +39,7 @@ type Store interface {
 	CreateMFAChallenge(ctx context.Context, id, userID string, expiresAt time.Time) error
 	GetMFAChallenge(ctx context.Context, id string) (userID string, failures int, err error)
 	RecordMFAChallengeFailure(ctx context.Context, id string) (failures int, err error)
+	UserMFAFailures(ctx context.Context, userID string) (int, error)
 	DeleteMFAChallenge(ctx context.Context, id string) error
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Ready(ctx context.Context) error

@@ -197,7 +197,13 @@ func (p *Provider) mfaSubmit(c *gin.Context) {
 		p.rejectCode(c, flow, sealed, userID, reason)
 		return
 	}
+	// Of two codes sent at once for one attempt, only the first to delete
+	// the challenge goes on.
 	if err := p.store.DeleteMFAChallenge(ctx, flow.MFAChallenge); err != nil {
+		if errors.Is(err, fosite.ErrNotFound) {
+			p.renderError(c, http.StatusBadRequest, "This sign-in attempt has ended. Return to the application and sign in again.", "")
+			return
+		}
 		p.renderUnavailable(c, err)
 		return
 	}
@@ -275,11 +281,21 @@ func (p *Provider) rejectCode(c *gin.Context, flow *authFlow, sealed, userID, re
 		p.renderUnavailable(c, err)
 		return
 	}
+	// Wrong codes count per attempt and across the user's open attempts,
+	// so that parallel attempts add no guesses.
+	total := failures
+	if err == nil {
+		total, err = p.store.UserMFAFailures(ctx, userID)
+		if err != nil {
+			p.renderUnavailable(c, err)
+			return
+		}
+	}
 	clientID := flow.Form.Get("client_id")
 	p.logger.InfoContext(ctx, "second factor rejected", "user_id", userID, "reason", reason, "failures", failures)
 	p.audit(ctx, newAuditEvent(c, storage.ActorUser, userID, userID, auditMFAFailed, storage.OutcomeFailure,
 		map[string]any{"reason": reason, "failures": failures, "client_id": clientID}))
-	if failures < MaxMFAFailures && err == nil {
+	if failures < MaxMFAFailures && total < MaxMFAFailures && err == nil {
 		p.renderMFA(c, http.StatusBadRequest, flow, sealed, "Invalid code. Try again.")
 		return
 	}

@@ -349,6 +349,17 @@ func (s *Store) RecordMFAChallengeFailure(ctx context.Context, id string) (failu
 	return counts[0], nil
 }
 
+// UserMFAFailures returns the wrong codes of all of a user's live
+// challenges, so that opening many login attempts at once gains no
+// guesses.
+func (s *Store) UserMFAFailures(ctx context.Context, userID string) (int, error) {
+	var total int
+	err := s.db(ctx).Model(&mfaChallengeRow{}).
+		Where("user_id = ? AND expires_at > ?", userID, time.Now().UTC()).
+		Select("COALESCE(SUM(failures), 0)").Scan(&total).Error
+	return total, translate(err)
+}
+
 // DeleteMFAChallenge removes a challenge, expired or not. A missing one
 // returns fosite.ErrNotFound, so that of two concurrent calls exactly one
 // succeeds.

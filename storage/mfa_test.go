@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/pressly/goose/v3"
 
@@ -47,6 +48,7 @@ func runMFAContract(t *testing.T, newDatabase func(t *testing.T) *storage.Databa
 	t.Run("challenges", func(t *testing.T) { testMFAChallenges(t, newDatabase(t)) })
 	t.Run("concurrent challenge failures", func(t *testing.T) { testConcurrentChallengeFailures(t, newDatabase(t)) })
 	t.Run("challenge expiry", func(t *testing.T) { testMFAChallengeExpiry(t, newDatabase(t)) })
+	t.Run("failures across challenges", func(t *testing.T) { testUserMFAFailures(t, newDatabase(t)) })
 	t.Run("user deletion cascades", func(t *testing.T) { testMFACascade(t, newDatabase(t)) })
 	t.Run("migration down and up", func(t *testing.T) { testMFAMigrationDownUp(t, newDatabase(t)) })
 }
@@ -711,5 +713,46 @@ func testMFAMigrationDownUp(t *testing.T, db *storage.Database) {
 	enrollConfirmed(t, store, userID1, 100)
 	if m := getMFA(t, store, userID1); m.BackupCodesLeft != 10 {
 		t.Errorf("BackupCodesLeft after migrating up again = %d, want 10", m.BackupCodesLeft)
+	}
+}
+
+func testUserMFAFailures(t *testing.T, db *storage.Database) {
+	ctx := t.Context()
+	store := storage.NewStore(db)
+	createUser(t, store, userID1, "alice")
+	createUser(t, store, userID2, "bob")
+	live := time.Now().Add(5 * time.Minute)
+	challenges := []struct {
+		id, userID string
+		expiresAt  time.Time
+		failures   int
+	}{
+		{"alice-1", userID1, live, 2},
+		{"alice-2", userID1, live, 1},
+		{"alice-expired", userID1, time.Now().Add(time.Second), 4},
+		{"bob-1", userID2, live, 3},
+	}
+	for _, challenge := range challenges {
+		if err := store.CreateMFAChallenge(ctx, challenge.id, challenge.userID, challenge.expiresAt); err != nil {
+			t.Fatalf("CreateMFAChallenge(%s): %v", challenge.id, err)
+		}
+		for range challenge.failures {
+			if _, err := store.RecordMFAChallengeFailure(ctx, challenge.id); err != nil {
+				t.Fatalf("RecordMFAChallengeFailure(%s): %v", challenge.id, err)
+			}
+		}
+	}
+	// The expired challenge's failures stop counting once it expires.
+	time.Sleep(1100 * time.Millisecond)
+
+	total, err := store.UserMFAFailures(ctx, userID1)
+	if err != nil {
+		t.Fatalf("UserMFAFailures: %v", err)
+	}
+	if total != 3 {
+		t.Errorf("UserMFAFailures(alice) = %d, want 3 (two live challenges)", total)
+	}
+	if total, err := store.UserMFAFailures(ctx, uuid.NewString()); err != nil || total != 0 {
+		t.Errorf("UserMFAFailures(user without challenges) = %d, %v; want 0, nil", total, err)
 	}
 }
