@@ -141,16 +141,25 @@ func (a *API) confirmTOTP(c *gin.Context) {
 			fieldError{Field: "code", Detail: "does not match; check the device's clock and enter the current code"})
 		return
 	}
+	a.issueBackupCodes(c, "mfa.totp_enabled", func(ctx context.Context, hashes [][]byte) error {
+		return a.store.ConfirmTOTP(ctx, user.ID, step, hashes)
+	})
+}
+
+// issueBackupCodes makes new backup codes, stores their hashes with store
+// in one transaction with the audit event action, and shows the codes
+// this once.
+func (a *API) issueBackupCodes(c *gin.Context, action string, store func(ctx context.Context, hashes [][]byte) error) {
 	codes, hashes, err := a.mfa.NewBackupCodes()
 	if err != nil {
 		a.writeStoreError(c, err)
 		return
 	}
-	err = a.store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.store.ConfirmTOTP(ctx, user.ID, step, hashes); err != nil {
+	err = a.store.InTx(c.Request.Context(), func(ctx context.Context) error {
+		if err := store(ctx, hashes); err != nil {
 			return err
 		}
-		return a.store.AppendAuditEvent(ctx, auditEvent(c, "mfa.totp_enabled", user.ID, nil))
+		return a.store.AppendAuditEvent(ctx, auditEvent(c, action, currentUser(c).ID, nil))
 	})
 	if err != nil {
 		a.writeStoreError(c, err)
@@ -174,23 +183,9 @@ func (a *API) regenerateBackupCodes(c *gin.Context) {
 		a.writeStoreError(c, err)
 		return
 	}
-	codes, hashes, err := a.mfa.NewBackupCodes()
-	if err != nil {
-		a.writeStoreError(c, err)
-		return
-	}
-	err = a.store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.store.ReplaceBackupCodes(ctx, user.ID, hashes); err != nil {
-			return err
-		}
-		return a.store.AppendAuditEvent(ctx, auditEvent(c, "mfa.backup_codes_regenerated", user.ID, nil))
+	a.issueBackupCodes(c, "mfa.backup_codes_regenerated", func(ctx context.Context, hashes [][]byte) error {
+		return a.store.ReplaceBackupCodes(ctx, user.ID, hashes)
 	})
-	if err != nil {
-		a.writeStoreError(c, err)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, backupCodesJSON{BackupCodes: codes})
 }
 
 // deleteTOTP turns the person's second factor off.
