@@ -98,7 +98,8 @@ func TestSecretFromFile(t *testing.T) {
 	}
 	cfg := Config{SystemSecretFile: path, Issuer: "https://login.example", ProviderAddr: ":3001", UserAPIAddr: ":3003", SessionAPIAddr: ":3002",
 		AccessTokenAlgorithm: "ES256", LogLevel: "info", AccessTokenLifetime: time.Hour, RefreshTokenLifetime: time.Hour,
-		IDTokenLifetime: time.Hour, AuthorizationCodeLifetime: time.Minute, LoginSessionLifetime: time.Hour, LoginSessionIdleTimeout: time.Hour}
+		IDTokenLifetime: time.Hour, AuthorizationCodeLifetime: time.Minute, LoginSessionLifetime: time.Hour, LoginSessionIdleTimeout: time.Hour,
+		MFALockout: time.Minute}
 	if _, err := cfg.Resolve(); err != nil {
 		t.Fatal(err)
 	}
