@@ -48,12 +48,12 @@ func (r response) outcome() outcome {
 // work sends queued deliveries until ctx ends.
 func (n *Notifier) work(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
+		d := n.next(ctx)
+		if d == nil {
 			return
-		case d := <-n.queue:
-			n.attempt(ctx, d)
 		}
+		n.attempt(ctx, d)
+		n.release(d)
 	}
 }
 
@@ -71,7 +71,7 @@ func (n *Notifier) attempt(ctx context.Context, d *delivery) {
 			}
 			n.logger.ErrorContext(ctx, "backchannel logout token signing failed",
 				"client_id", d.target.ClientID, "error", err)
-			n.finish()
+			n.finish(d)
 			return
 		}
 	}
@@ -96,26 +96,50 @@ func (n *Notifier) attempt(ctx context.Context, d *delivery) {
 	switch result.outcome() {
 	case delivered:
 		n.logger.DebugContext(ctx, "backchannel logout delivered", attrs...)
-		n.finish()
+		if n.recordDelivered(d) {
+			n.logger.InfoContext(ctx, "backchannel logout circuit breaker closed",
+				"client_id", d.target.ClientID, "host", d.host)
+		}
+		n.finish(d)
 
 	case rejected:
+		// A rejection proves that the client responds, but not that it
+		// accepts logout tokens, so it leaves the circuit breaker as it is.
 		if result.status >= 300 && result.status < 400 {
 			n.logger.WarnContext(ctx, "backchannel logout failed: redirect not followed", attrs...)
 		} else {
 			n.logger.WarnContext(ctx, "backchannel logout rejected by client", attrs...)
 		}
-		n.finish()
+		n.finish(d)
 
 	case retryable:
-		if d.attempts >= n.maxAttempts {
-			n.logger.ErrorContext(ctx, "backchannel logout failed: giving up", append(attrs, "max_attempts", n.maxAttempts)...)
-			n.finish()
-			return
-		}
+		n.handleRetryableFailure(ctx, d, attrs)
+	}
+}
+
+// handleRetryableFailure schedules the retry of d, whose latest attempt
+// ended with a retryable error, or gives d up and logs when that opens the
+// circuit breaker of d's client.
+func (n *Notifier) handleRetryableFailure(ctx context.Context, d *delivery, attrs []any) {
+	decision := n.decideAfterFailure(d)
+	if !decision.giveUp {
 		delay := n.retryDelay(d.attempts)
 		n.logger.WarnContext(ctx, "backchannel logout attempt failed: retrying", append(attrs, "retry_in", delay)...)
 		n.retryAfter(delay, d)
+		return
 	}
+
+	attrs = append(attrs, "max_attempts", decision.maxAttempts)
+	if decision.breakerOpen {
+		attrs = append(attrs, "circuit_breaker", "open")
+	}
+	n.logger.ErrorContext(ctx, "backchannel logout failed: giving up", attrs...)
+	if decision.breakerOpened {
+		n.logger.WarnContext(ctx, "backchannel logout circuit breaker opened",
+			"client_id", d.target.ClientID, "host", d.host,
+			"consecutive_failures", decision.failures, "cooldown", n.breakerCooldown)
+	}
+	n.finish(d)
 }
 
 // retryDelay returns Backoff doubled once per attempt after the first.
@@ -132,7 +156,7 @@ func (n *Notifier) retryDelay(attempts int) time.Duration {
 
 // retryAfter queues d again after delay. A timer holds d meanwhile, so that
 // no worker waits and other deliveries go on. d keeps its place in the
-// queue, so the send cannot block.
+// queue, which reserve counted.
 func (n *Notifier) retryAfter(delay time.Duration, d *delivery) {
 	time.AfterFunc(delay, func() { n.enqueue(d) })
 }

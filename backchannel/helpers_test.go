@@ -163,8 +163,9 @@ type receiver struct {
 	entered  chan struct{} // receives a value per request while there is room
 	release  chan struct{} // when set, every request waits for it to close
 
-	mu       sync.Mutex
-	requests []receivedRequest
+	releaseOnce sync.Once
+	mu          sync.Mutex
+	requests    []receivedRequest
 }
 
 // newReceiver starts a receiver that responds with statuses.
@@ -179,6 +180,29 @@ func serveReceiver(t *testing.T, r *receiver) *receiver {
 	r.server = httptest.NewServer(http.HandlerFunc(r.serveHTTP))
 	t.Cleanup(r.server.Close)
 	return r
+}
+
+// newBlockingReceiver starts a receiver that responds 200 to every request,
+// but only once unblock is called. Its entered channel has room for
+// capacity values. The test's cleanup unblocks it, so that the server can
+// close.
+func newBlockingReceiver(t *testing.T, capacity int) *receiver {
+	t.Helper()
+	r := serveReceiver(t, &receiver{
+		statuses: []int{http.StatusOK},
+		entered:  make(chan struct{}, capacity),
+		release:  make(chan struct{}),
+	})
+	// Cleanups run last in, first out, so this one runs before the server
+	// closes and waits for the blocked requests.
+	t.Cleanup(r.unblock)
+	return r
+}
+
+// unblock lets the requests that wait for r.release, and all later ones,
+// get their responses.
+func (r *receiver) unblock() {
+	r.releaseOnce.Do(func() { close(r.release) })
 }
 
 func (r *receiver) url() string { return r.server.URL + "/backchannel-logout" }

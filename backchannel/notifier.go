@@ -28,11 +28,15 @@ type Target struct {
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultWorkers     = 4
-	DefaultQueueSize   = 1024
-	DefaultMaxAttempts = 5
-	DefaultBackoff     = time.Second
-	DefaultTimeout     = 5 * time.Second
+	DefaultWorkers              = 4
+	DefaultQueueSize            = 1024
+	DefaultPerClientConcurrency = 1
+	DefaultPerClientQueueSize   = 256
+	DefaultMaxAttempts          = 5
+	DefaultBackoff              = time.Second
+	DefaultTimeout              = 5 * time.Second
+	DefaultBreakerThreshold     = 5
+	DefaultBreakerCooldown      = time.Minute
 )
 
 // Config configures a Notifier. Issuer and Signer are required. Every other
@@ -56,6 +60,15 @@ type Config struct {
 	// those queued, in flight and waiting for a retry. Notify drops
 	// deliveries beyond it.
 	QueueSize int
+	// PerClientConcurrency is the maximum number of logout requests to one
+	// client in flight at once, so that a slow client holds at most that
+	// many workers and the others serve the other clients.
+	PerClientConcurrency int
+	// PerClientQueueSize is the maximum number of unfinished deliveries to
+	// one client, counted as for QueueSize. Notify drops that client's
+	// deliveries beyond it, so one client can fill at most this part of
+	// QueueSize.
+	PerClientQueueSize int
 	// MaxAttempts is the number of attempts, the first included, after
 	// which a retryable failure is given up.
 	MaxAttempts int
@@ -63,34 +76,55 @@ type Config struct {
 	// later retry.
 	Backoff time.Duration
 
-	// Now returns the time for the iat and exp claims. Retry delays are
-	// measured with real timers and ignore it.
+	// BreakerThreshold is the number of consecutive failed deliveries to
+	// one client that opens the client's circuit breaker. A delivery fails
+	// when its last attempt ends with a retryable error. Rejections neither
+	// count nor reset the count, and a delivered token closes the breaker.
+	BreakerThreshold int
+	// BreakerCooldown is how long a circuit breaker stays open after the
+	// failed delivery that opened it, or after a later one. While it is
+	// open, each delivery to the client gets one attempt and no retries.
+	BreakerCooldown time.Duration
+
+	// Now returns the time for the iat and exp claims and for the circuit
+	// breaker's cool-down. Retry delays are measured with real timers and
+	// ignore it.
 	Now func() time.Time
 }
 
 // Notifier signs logout tokens and delivers them to relying parties in the
 // background. Its methods are safe for concurrent use.
 type Notifier struct {
-	issuer      string
-	signer      Signer
-	client      *http.Client
-	logger      *slog.Logger
-	workers     int
-	queueSize   int
-	maxAttempts int
-	backoff     time.Duration
-	now         func() time.Time
+	issuer               string
+	signer               Signer
+	client               *http.Client
+	logger               *slog.Logger
+	workers              int
+	queueSize            int
+	perClientConcurrency int
+	perClientQueueSize   int
+	maxAttempts          int
+	backoff              time.Duration
+	breakerThreshold     int
+	breakerCooldown      time.Duration
+	now                  func() time.Time
 
-	// queue has room for queueSize deliveries, and at most queueSize are
-	// unfinished at once, so a send to it never blocks.
-	queue chan *delivery
+	mu sync.Mutex
+	// clients contains the state of every client with unfinished
+	// deliveries or failures that its circuit breaker counts.
+	clients map[string]*clientState
+	// ready lists, in round-robin order, the clients with queued
+	// deliveries and fewer than perClientConcurrency in flight.
+	ready []*clientState
+	// readyChanged wakes the workers waiting for a client in ready, and
+	// all of them when the notifier stops. It uses mu.
+	readyChanged *sync.Cond
 
-	mu      sync.Mutex
 	pending int           // unfinished deliveries, including reserved slots
 	idle    chan struct{} // closed while pending is 0
 	started bool
 	stopped bool
-	dropped int64 // deliveries dropped because the queue was full
+	dropped int64 // deliveries dropped because QueueSize or PerClientQueueSize was reached
 }
 
 // New validates cfg, fills in its defaults and returns a Notifier whose
@@ -109,27 +143,44 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.QueueSize < 0 {
 		problems = append(problems, fmt.Errorf("queue size is %d: set 0 for the default or a positive number", cfg.QueueSize))
 	}
+	if cfg.PerClientConcurrency < 0 {
+		problems = append(problems, fmt.Errorf("per-client concurrency is %d: set 0 for the default or a positive number", cfg.PerClientConcurrency))
+	}
+	if cfg.PerClientQueueSize < 0 {
+		problems = append(problems, fmt.Errorf("per-client queue size is %d: set 0 for the default or a positive number", cfg.PerClientQueueSize))
+	}
 	if cfg.MaxAttempts < 0 {
 		problems = append(problems, fmt.Errorf("max attempts is %d: set 0 for the default or a positive number", cfg.MaxAttempts))
 	}
 	if cfg.Backoff < 0 {
 		problems = append(problems, fmt.Errorf("backoff is %s: set 0 for the default or a positive duration", cfg.Backoff))
 	}
+	if cfg.BreakerThreshold < 0 {
+		problems = append(problems, fmt.Errorf("breaker threshold is %d: set 0 for the default or a positive number", cfg.BreakerThreshold))
+	}
+	if cfg.BreakerCooldown < 0 {
+		problems = append(problems, fmt.Errorf("breaker cooldown is %s: set 0 for the default or a positive duration", cfg.BreakerCooldown))
+	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
 
 	n := &Notifier{
-		issuer:      cfg.Issuer,
-		signer:      cfg.Signer,
-		client:      deliveryClient(cfg.HTTPClient),
-		logger:      cfg.Logger,
-		workers:     valueOrDefault(cfg.Workers, DefaultWorkers),
-		queueSize:   valueOrDefault(cfg.QueueSize, DefaultQueueSize),
-		maxAttempts: valueOrDefault(cfg.MaxAttempts, DefaultMaxAttempts),
-		backoff:     valueOrDefault(cfg.Backoff, DefaultBackoff),
-		now:         cfg.Now,
-		idle:        make(chan struct{}),
+		issuer:               cfg.Issuer,
+		signer:               cfg.Signer,
+		client:               deliveryClient(cfg.HTTPClient),
+		logger:               cfg.Logger,
+		workers:              valueOrDefault(cfg.Workers, DefaultWorkers),
+		queueSize:            valueOrDefault(cfg.QueueSize, DefaultQueueSize),
+		perClientConcurrency: valueOrDefault(cfg.PerClientConcurrency, DefaultPerClientConcurrency),
+		perClientQueueSize:   valueOrDefault(cfg.PerClientQueueSize, DefaultPerClientQueueSize),
+		maxAttempts:          valueOrDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		backoff:              valueOrDefault(cfg.Backoff, DefaultBackoff),
+		breakerThreshold:     valueOrDefault(cfg.BreakerThreshold, DefaultBreakerThreshold),
+		breakerCooldown:      valueOrDefault(cfg.BreakerCooldown, DefaultBreakerCooldown),
+		now:                  cfg.Now,
+		clients:              map[string]*clientState{},
+		idle:                 make(chan struct{}),
 	}
 	if n.logger == nil {
 		n.logger = slog.Default()
@@ -137,7 +188,7 @@ func New(cfg Config) (*Notifier, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
-	n.queue = make(chan *delivery, n.queueSize)
+	n.readyChanged = sync.NewCond(&n.mu)
 	close(n.idle)
 	return n, nil
 }
@@ -182,10 +233,16 @@ func (n *Notifier) Start(ctx context.Context) {
 	for range n.workers {
 		workers.Go(func() { n.work(ctx) })
 	}
-	n.logger.InfoContext(ctx, "backchannel logout notifier started", "workers", n.workers)
+	n.logger.InfoContext(ctx, "backchannel logout notifier started",
+		"workers", n.workers, "per_client_concurrency", n.perClientConcurrency)
 
 	go func() {
 		<-ctx.Done()
+		// A worker checks ctx under mu before it waits, so this broadcast
+		// reaches every worker that missed the end of ctx.
+		n.mu.Lock()
+		n.readyChanged.Broadcast()
+		n.mu.Unlock()
 		workers.Wait()
 		n.stop(context.WithoutCancel(ctx))
 	}()
@@ -202,6 +259,8 @@ func (n *Notifier) stop(ctx context.Context) {
 	n.logger.InfoContext(ctx, "backchannel logout notifier stopped", "abandoned", n.pending)
 	n.stopped = true
 	n.addPending(-n.pending)
+	clear(n.clients)
+	n.ready = nil
 }
 
 // Wait blocks until every delivery queued before the call has finished,
@@ -231,55 +290,4 @@ func (n *Notifier) addPending(delta int) {
 	case before > 0 && n.pending == 0:
 		close(n.idle)
 	}
-}
-
-// reserve takes a place in the queue for one delivery. It fails when the
-// notifier has stopped or QueueSize deliveries are unfinished.
-func (n *Notifier) reserve() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-
-	if n.stopped {
-		return errStopped
-	}
-	if n.pending >= n.queueSize {
-		n.dropped++
-		return errQueueFull
-	}
-	n.addPending(1)
-	return nil
-}
-
-var (
-	errStopped   = errors.New("notifier stopped")
-	errQueueFull = errors.New("queue full")
-)
-
-// enqueue puts a delivery into the place that reserve took for it. After
-// the notifier stopped, the delivery is abandoned instead.
-func (n *Notifier) enqueue(d *delivery) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-
-	if !n.stopped {
-		n.queue <- d
-	}
-}
-
-// finish releases the place of a delivery that was delivered or given up.
-func (n *Notifier) finish() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-
-	if !n.stopped {
-		n.addPending(-1)
-	}
-}
-
-// droppedTotal returns how many deliveries were dropped because the queue
-// was full.
-func (n *Notifier) droppedTotal() int64 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.dropped
 }

@@ -620,6 +620,10 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"negative queue size", backchannel.Config{Issuer: testIssuer, Signer: signer, QueueSize: -1}, "queue size is -1"},
 		{"negative max attempts", backchannel.Config{Issuer: testIssuer, Signer: signer, MaxAttempts: -1}, "max attempts is -1"},
 		{"negative backoff", backchannel.Config{Issuer: testIssuer, Signer: signer, Backoff: -time.Second}, "backoff is -1s"},
+		{"negative per-client concurrency", backchannel.Config{Issuer: testIssuer, Signer: signer, PerClientConcurrency: -1}, "per-client concurrency is -1"},
+		{"negative per-client queue size", backchannel.Config{Issuer: testIssuer, Signer: signer, PerClientQueueSize: -1}, "per-client queue size is -1"},
+		{"negative breaker threshold", backchannel.Config{Issuer: testIssuer, Signer: signer, BreakerThreshold: -1}, "breaker threshold is -1"},
+		{"negative breaker cooldown", backchannel.Config{Issuer: testIssuer, Signer: signer, BreakerCooldown: -time.Minute}, "breaker cooldown is -1m0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,8 @@ type delivery struct {
 	token    string
 	issuedAt time.Time
 	attempts int // attempts made so far
+
+	client *clientState // the queue and circuit breaker of target.ClientID
 }
 
 // Notify signs one logout token per target and queues the deliveries. It
@@ -46,6 +48,7 @@ type delivery struct {
 // A target is dropped with a Warn log when its ClientID is empty, its URI is
 // not an absolute http or https URI, or its Algorithm is "none". It is
 // dropped with an Error log when signing fails, when QueueSize deliveries
+// are already unfinished, when PerClientQueueSize deliveries to its client
 // are already unfinished, or when the notifier has stopped. Nothing is
 // returned because the caller has already ended the session and has
 // nothing to undo.
@@ -69,7 +72,13 @@ func (n *Notifier) notify(ctx context.Context, subject, sessionID string, target
 
 	// The place is reserved before signing, so that no signature is wasted
 	// while the queue is full.
-	switch err := n.reserve(); {
+	client, err := n.reserve(target.ClientID)
+	switch {
+	case errors.Is(err, errClientQueueFull):
+		n.logger.ErrorContext(ctx, "backchannel logout dropped: client queue full",
+			"client_id", target.ClientID, "host", host,
+			"per_client_queue_size", n.perClientQueueSize, "dropped_total", n.droppedTotal())
+		return
 	case errors.Is(err, errQueueFull):
 		n.logger.ErrorContext(ctx, "backchannel logout dropped: queue full",
 			"client_id", target.ClientID, "host", host,
@@ -81,11 +90,11 @@ func (n *Notifier) notify(ctx context.Context, subject, sessionID string, target
 		return
 	}
 
-	d := &delivery{target: target, host: host, subject: subject, sessionID: sessionID}
+	d := &delivery{target: target, host: host, subject: subject, sessionID: sessionID, client: client}
 	if err := n.sign(ctx, d); err != nil {
 		n.logger.ErrorContext(ctx, "backchannel logout token signing failed",
 			"client_id", target.ClientID, "error", err)
-		n.finish()
+		n.finish(d)
 		return
 	}
 	n.enqueue(d)
