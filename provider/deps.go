@@ -39,7 +39,8 @@ type Store interface {
 	CreateMFAChallenge(ctx context.Context, id, userID string, expiresAt time.Time) error
 	GetMFAChallenge(ctx context.Context, id string) (userID string, failures int, err error)
 	RecordMFAChallengeFailure(ctx context.Context, id string) (failures int, err error)
-	UserMFAFailures(ctx context.Context, userID string) (int, error)
+	ReserveMFACheck(ctx context.Context, userID string, limit int, now time.Time) (int, error)
+	ResetMFAChecks(ctx context.Context, userID string) error
 	DeleteMFAChallenge(ctx context.Context, id string) error
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Ready(ctx context.Context) error

@@ -43,6 +43,11 @@ func oauthError(err error, grantType string) *fosite.RFC6749Error {
 	if errors.Is(err, storage.ErrCodeAlreadyUsed) || errors.Is(err, fosite.ErrSerializationFailure) {
 		return fosite.ErrInvalidGrant.WithHint("The grant was already used.")
 	}
+	// fosite reports a code invalidated between its two reads, as when its
+	// login session ends during the exchange, as a server error.
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		return fosite.ErrInvalidGrant.WithHint("The authorization code was used or revoked.")
+	}
 
 	rfc := fosite.ErrorToRFC6749Error(err)
 	copied := *rfc

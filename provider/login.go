@@ -113,6 +113,9 @@ func (p *Provider) login(c *gin.Context) {
 	p.continueFlow(c, ar, flow, session)
 }
 
+// maxUserAgentLength caps the User-Agent a login session keeps, in bytes.
+const maxUserAgentLength = 512
+
 // startSession creates a login session authenticated with amr and sets
 // its cookie.
 func (p *Provider) startSession(c *gin.Context, user *storage.User, amr []string) (*storage.LoginSession, error) {
@@ -127,7 +130,7 @@ func (p *Provider) startSession(c *gin.Context, user *storage.User, amr []string
 		LastSeenAt:  now,
 		ExpiresAt:   now.Add(p.cfg.LoginSessionLifetime),
 		IdleTimeout: p.cfg.LoginSessionIdleTimeout,
-		UserAgent:   c.Request.UserAgent(),
+		UserAgent:   storage.CleanText(c.Request.UserAgent(), maxUserAgentLength),
 		RemoteAddr:  c.ClientIP(),
 	}
 	if err := p.sessions.Create(c.Request.Context(), session); err != nil {

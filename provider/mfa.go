@@ -171,6 +171,15 @@ func (p *Provider) mfaSubmit(c *gin.Context) {
 		p.renderUnavailable(c, err)
 		return
 	}
+	user, err := p.store.GetUser(ctx, userID)
+	if errors.Is(err, fosite.ErrNotFound) || (err == nil && user.Disabled) {
+		p.renderError(c, http.StatusBadRequest, "This account is disabled. Contact your administrator.", "")
+		return
+	}
+	if err != nil {
+		p.renderUnavailable(c, err)
+		return
+	}
 	state, err := p.store.GetMFA(ctx, userID)
 	if errors.Is(err, fosite.ErrNotFound) || (err == nil && !state.Confirmed) {
 		p.renderError(c, http.StatusBadRequest, "Two-step verification was turned off for this account. Return to the application and sign in again.", "")
@@ -180,11 +189,24 @@ func (p *Provider) mfaSubmit(c *gin.Context) {
 		p.renderUnavailable(c, err)
 		return
 	}
+
+	// The check is counted before it runs, so that requests sent at once
+	// get no more than MaxMFAFailures guesses between a success and a lock.
 	clientID := flow.Form.Get("client_id")
-	if now := p.now(); state.LockedUntil.After(now) {
+	now := p.now()
+	checks, err := p.store.ReserveMFACheck(ctx, userID, MaxMFAFailures, now)
+	if errors.Is(err, storage.ErrMFALocked) {
+		until := state.LockedUntil
+		if !until.After(now) {
+			until = now.Add(p.cfg.MFALockout)
+		}
 		p.audit(ctx, newAuditEvent(c, storage.ActorUser, userID, userID, auditMFAFailed, storage.OutcomeFailure,
 			map[string]any{"reason": "locked", "client_id": clientID}))
-		p.renderMFA(c, http.StatusTooManyRequests, flow, sealed, lockedMessage(state.LockedUntil, now))
+		p.renderMFA(c, http.StatusTooManyRequests, flow, sealed, lockedMessage(until, now))
+		return
+	}
+	if err != nil {
+		p.renderUnavailable(c, err)
 		return
 	}
 
@@ -194,7 +216,11 @@ func (p *Provider) mfaSubmit(c *gin.Context) {
 		return
 	}
 	if reason != "" {
-		p.rejectCode(c, flow, sealed, userID, reason)
+		p.rejectCode(c, flow, sealed, userID, reason, checks)
+		return
+	}
+	if err := p.store.ResetMFAChecks(ctx, userID); err != nil {
+		p.renderUnavailable(c, err)
 		return
 	}
 	// Of two codes sent at once for one attempt, only the first to delete
@@ -218,11 +244,6 @@ func (p *Provider) mfaSubmit(c *gin.Context) {
 	if flow.StepUpSessionID != "" {
 		session, err = p.elevateSession(c, flow.StepUpSessionID, amr)
 	} else {
-		user, userErr := p.store.GetUser(ctx, userID)
-		if userErr != nil {
-			p.renderUnavailable(c, userErr)
-			return
-		}
 		session, err = p.startSession(c, user, amr)
 	}
 	if err != nil {
@@ -272,30 +293,24 @@ func (p *Provider) checkSecondFactor(ctx context.Context, state *storage.MFA, co
 	return "totp", "", nil
 }
 
-// rejectCode counts a wrong code against the challenge. The last allowed
-// failure ends the challenge and locks the account's MFA step.
-func (p *Provider) rejectCode(c *gin.Context, flow *authFlow, sealed, userID, reason string) {
+// rejectCode counts a wrong code against the challenge. checks is the
+// user's count of code checks, this one included. The last allowed failure
+// ends the challenge and locks the account's MFA step.
+func (p *Provider) rejectCode(c *gin.Context, flow *authFlow, sealed, userID, reason string, checks int) {
 	ctx := c.Request.Context()
 	failures, err := p.store.RecordMFAChallengeFailure(ctx, flow.MFAChallenge)
 	if err != nil && !errors.Is(err, fosite.ErrNotFound) {
 		p.renderUnavailable(c, err)
 		return
 	}
-	// Wrong codes count per attempt and across the user's open attempts,
-	// so that parallel attempts add no guesses.
-	total := failures
-	if err == nil {
-		total, err = p.store.UserMFAFailures(ctx, userID)
-		if err != nil {
-			p.renderUnavailable(c, err)
-			return
-		}
-	}
 	clientID := flow.Form.Get("client_id")
 	p.logger.InfoContext(ctx, "second factor rejected", "user_id", userID, "reason", reason, "failures", failures)
 	p.audit(ctx, newAuditEvent(c, storage.ActorUser, userID, userID, auditMFAFailed, storage.OutcomeFailure,
 		map[string]any{"reason": reason, "failures": failures, "client_id": clientID}))
-	if failures < MaxMFAFailures && total < MaxMFAFailures && err == nil {
+	// The attempt ends after MaxMFAFailures wrong codes, and the account's
+	// step locks after MaxMFAFailures checks without a success, across
+	// attempts.
+	if failures < MaxMFAFailures && checks < MaxMFAFailures && err == nil {
 		p.renderMFA(c, http.StatusBadRequest, flow, sealed, "Invalid code. Try again.")
 		return
 	}

@@ -115,36 +115,59 @@ func (a *API) requireAdmin(c *gin.Context) {
 		return
 	}
 	if !slices.Contains(permissions, storage.PermissionSessionsAdmin) {
-		event := a.auditEvent(c, map[string]any{
-			"reason": "missing permission " + storage.PermissionSessionsAdmin, "method": c.Request.Method, "route": c.FullPath(),
-		})
-		event.Action = "admin.request_denied"
-		event.Subject = c.Param("id")
-		event.Outcome = storage.OutcomeFailure
-		if err := a.store.AppendAuditEvent(c.Request.Context(), event); err != nil {
-			a.logger.ErrorContext(c.Request.Context(), "write audit event failed", "error", err)
-		}
+		a.auditDenied(c, "missing permission "+storage.PermissionSessionsAdmin)
 		httpapi.WriteProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs the permission "+storage.PermissionSessionsAdmin+".")
 		return
 	}
 	c.Next()
 }
 
-// requireUser rejects with 404 a user id that names no user.
+// auditDenied records an administrator's request that was refused.
+func (a *API) auditDenied(c *gin.Context, reason string) {
+	event := a.auditEvent(c, map[string]any{"reason": reason, "method": c.Request.Method, "route": c.FullPath()})
+	event.Action = "admin.request_denied"
+	event.Subject = c.Param("id")
+	event.Outcome = storage.OutcomeFailure
+	if err := a.store.AppendAuditEvent(c.Request.Context(), event); err != nil {
+		a.logger.ErrorContext(c.Request.Context(), "write audit event failed", "error", err)
+	}
+}
+
+// requireUser rejects with 404 a user id that names no user, and with 403
+// a user who holds permissions the acting administrator lacks. Ids must be
+// UUIDs in canonical form: PostgreSQL would also read other spellings, and
+// the session store would not.
 func (a *API) requireUser(c *gin.Context) {
-	// User ids are UUIDs, the type of the PostgreSQL column.
-	if _, err := uuid.Parse(c.Param("id")); err != nil {
+	id := c.Param("id")
+	if parsed, err := uuid.Parse(id); err != nil || parsed.String() != id {
 		httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such user.")
 		return
 	}
-	_, err := a.store.GetUser(c.Request.Context(), c.Param("id"))
-	if errors.Is(err, fosite.ErrNotFound) {
-		httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such user.")
+	ctx := c.Request.Context()
+	if _, err := a.store.GetUser(ctx, id); err != nil {
+		if errors.Is(err, fosite.ErrNotFound) {
+			httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such user.")
+			return
+		}
+		httpapi.WriteStoreError(c, a.logger, err)
 		return
 	}
+	targetPermissions, err := a.store.UserPermissions(ctx, id)
 	if err != nil {
 		httpapi.WriteStoreError(c, a.logger, err)
 		return
+	}
+	actorPermissions, err := a.store.UserPermissions(ctx, httpapi.CurrentUser(c).ID)
+	if err != nil {
+		httpapi.WriteStoreError(c, a.logger, err)
+		return
+	}
+	for _, permission := range targetPermissions {
+		if !slices.Contains(actorPermissions, permission) {
+			a.auditDenied(c, "target holds permissions the actor lacks")
+			httpapi.WriteProblem(c, http.StatusForbidden, "Forbidden", "This user holds permissions you do not hold.")
+			return
+		}
 	}
 	c.Next()
 }

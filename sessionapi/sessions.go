@@ -3,6 +3,7 @@ package sessionapi
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -112,8 +113,17 @@ func (a *API) endOfUser(c *gin.Context) {
 	a.endOne(c, c.Param("id"), c.Param("sid"), "admin_request")
 }
 
+// sessionIDPattern is the form of a session id: a base64url SHA-256 hash.
+var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
 func (a *API) endOne(c *gin.Context, userID, sessionID, reason string) {
 	ctx := c.Request.Context()
+	// Anything else names no session, and could name another kind of key
+	// in the session store.
+	if !sessionIDPattern.MatchString(sessionID) {
+		httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such session.")
+		return
+	}
 	session, err := a.sessions.Get(ctx, sessionID)
 	if errors.Is(err, fosite.ErrNotFound) || (err == nil && session.UserID != userID) {
 		httpapi.WriteProblem(c, http.StatusNotFound, "Not found", "No such session.")

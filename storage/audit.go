@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -123,6 +125,12 @@ func (s *Store) AppendAuditEvent(ctx context.Context, event *AuditEvent) error {
 	if event.Outcome == "" {
 		event.Outcome = OutcomeSuccess
 	}
+	// Request headers reach these fields. PostgreSQL rejects invalid UTF-8
+	// and NUL in text, and a rejected event would leave no record.
+	for _, field := range []*string{&event.ActorType, &event.ActorID, &event.Subject, &event.Action,
+		&event.Outcome, &event.IPAddress, &event.UserAgent, &event.RequestID} {
+		*field = CleanText(*field, maxAuditFieldLength)
+	}
 	details := event.Details
 	if details == nil {
 		details = map[string]any{}
@@ -159,6 +167,24 @@ func (s *Store) AppendAuditEvent(ctx context.Context, event *AuditEvent) error {
 		event.Seq, event.PrevHash, event.Hash = row.Seq, row.PrevHash, row.Hash
 		return nil
 	})
+}
+
+// maxAuditFieldLength caps each text field of an audit event, in bytes.
+const maxAuditFieldLength = 512
+
+// CleanText makes s storable as text: invalid UTF-8 becomes U+FFFD, NUL
+// bytes go, and the result is cut to at most max bytes at a character
+// boundary.
+func CleanText(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // AuditFilter selects audit events; zero fields match everything.

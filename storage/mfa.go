@@ -47,6 +47,7 @@ type userMFARow struct {
 	ConfirmedAt *time.Time
 	LastStep    int64
 	LockedUntil *time.Time
+	FailedCodes int
 }
 
 func (userMFARow) TableName() string { return "user_mfa" }
@@ -284,14 +285,16 @@ func (s *Store) DeleteMFA(ctx context.Context, userID string) error {
 }
 
 // LockMFA locks the user's MFA step until the given time, replacing any
-// earlier lock. A zero time removes the lock. A user without an enrolment
-// returns fosite.ErrNotFound.
+// earlier lock, and starts a new count of code checks for after it. A zero
+// time removes the lock. A user without an enrolment returns
+// fosite.ErrNotFound.
 func (s *Store) LockMFA(ctx context.Context, userID string, until time.Time) error {
 	var lockedUntil any
 	if !until.IsZero() {
 		lockedUntil = until.UTC()
 	}
-	result := s.db(ctx).Model(&userMFARow{}).Where("user_id = ?", userID).Update("locked_until", lockedUntil)
+	result := s.db(ctx).Model(&userMFARow{}).Where("user_id = ?", userID).
+		Updates(map[string]any{"locked_until": lockedUntil, "failed_codes": 0})
 	if result.Error != nil {
 		return translate(result.Error)
 	}
@@ -349,15 +352,39 @@ func (s *Store) RecordMFAChallengeFailure(ctx context.Context, id string) (failu
 	return counts[0], nil
 }
 
-// UserMFAFailures returns the wrong codes of all of a user's live
-// challenges, so that opening many login attempts at once gains no
-// guesses.
-func (s *Store) UserMFAFailures(ctx context.Context, userID string) (int, error) {
-	var total int
-	err := s.db(ctx).Model(&mfaChallengeRow{}).
-		Where("user_id = ? AND expires_at > ?", userID, time.Now().UTC()).
-		Select("COALESCE(SUM(failures), 0)").Scan(&total).Error
-	return total, translate(err)
+// ErrMFALocked is returned by ReserveMFACheck when the user's MFA step is
+// locked or has no checks left before the lock.
+var ErrMFALocked = errors.New("MFA step locked")
+
+// ReserveMFACheck counts one code check against the user before the code
+// is checked, in one UPDATE that also tests the lock, and returns the count
+// including this one. At most limit checks are reserved between a success
+// and a lock, however many requests run at once; beyond that it returns
+// ErrMFALocked.
+func (s *Store) ReserveMFACheck(ctx context.Context, userID string, limit int, now time.Time) (int, error) {
+	var counts []int
+	err := s.db(ctx).Raw(`UPDATE user_mfa SET failed_codes = failed_codes + 1
+		WHERE user_id = ? AND confirmed AND failed_codes < ? AND (locked_until IS NULL OR locked_until <= ?)
+		RETURNING failed_codes`, userID, limit, now.UTC()).Scan(&counts).Error
+	if err != nil {
+		return 0, translate(err)
+	}
+	if len(counts) == 0 {
+		return 0, ErrMFALocked
+	}
+	return counts[0], nil
+}
+
+// ResetMFAChecks clears the user's count of code checks after a correct
+// code.
+func (s *Store) ResetMFAChecks(ctx context.Context, userID string) error {
+	return translate(s.db(ctx).Model(&userMFARow{}).Where("user_id = ?", userID).Update("failed_codes", 0).Error)
+}
+
+// DeleteUserMFAChallenges ends every open MFA step of a user, for a
+// password change, a disabled account or a reset second factor.
+func (s *Store) DeleteUserMFAChallenges(ctx context.Context, userID string) error {
+	return translate(s.db(ctx).Where("user_id = ?", userID).Delete(&mfaChallengeRow{}).Error)
 }
 
 // DeleteMFAChallenge removes a challenge, expired or not. A missing one

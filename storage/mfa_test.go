@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/pressly/goose/v3"
 
@@ -48,7 +47,7 @@ func runMFAContract(t *testing.T, newDatabase func(t *testing.T) *storage.Databa
 	t.Run("challenges", func(t *testing.T) { testMFAChallenges(t, newDatabase(t)) })
 	t.Run("concurrent challenge failures", func(t *testing.T) { testConcurrentChallengeFailures(t, newDatabase(t)) })
 	t.Run("challenge expiry", func(t *testing.T) { testMFAChallengeExpiry(t, newDatabase(t)) })
-	t.Run("failures across challenges", func(t *testing.T) { testUserMFAFailures(t, newDatabase(t)) })
+	t.Run("reserved code checks", func(t *testing.T) { testReserveMFACheck(t, newDatabase(t)) })
 	t.Run("user deletion cascades", func(t *testing.T) { testMFACascade(t, newDatabase(t)) })
 	t.Run("migration down and up", func(t *testing.T) { testMFAMigrationDownUp(t, newDatabase(t)) })
 }
@@ -716,43 +715,75 @@ func testMFAMigrationDownUp(t *testing.T, db *storage.Database) {
 	}
 }
 
-func testUserMFAFailures(t *testing.T, db *storage.Database) {
+func testReserveMFACheck(t *testing.T, db *storage.Database) {
 	ctx := t.Context()
 	store := storage.NewStore(db)
 	createUser(t, store, userID1, "alice")
-	createUser(t, store, userID2, "bob")
-	live := time.Now().Add(5 * time.Minute)
-	challenges := []struct {
-		id, userID string
-		expiresAt  time.Time
-		failures   int
-	}{
-		{"alice-1", userID1, live, 2},
-		{"alice-2", userID1, live, 1},
-		{"alice-expired", userID1, time.Now().Add(time.Second), 4},
-		{"bob-1", userID2, live, 3},
-	}
-	for _, challenge := range challenges {
-		if err := store.CreateMFAChallenge(ctx, challenge.id, challenge.userID, challenge.expiresAt); err != nil {
-			t.Fatalf("CreateMFAChallenge(%s): %v", challenge.id, err)
-		}
-		for range challenge.failures {
-			if _, err := store.RecordMFAChallengeFailure(ctx, challenge.id); err != nil {
-				t.Fatalf("RecordMFAChallengeFailure(%s): %v", challenge.id, err)
-			}
-		}
-	}
-	// The expired challenge's failures stop counting once it expires.
-	time.Sleep(1100 * time.Millisecond)
+	enrollConfirmed(t, store, userID1, 100)
+	now := time.Now()
 
-	total, err := store.UserMFAFailures(ctx, userID1)
-	if err != nil {
-		t.Fatalf("UserMFAFailures: %v", err)
+	// Twenty checks at once: exactly five are reserved.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var reserved []int
+	locked := 0
+	for range 20 {
+		wg.Go(func() {
+			count, err := store.ReserveMFACheck(ctx, userID1, 5, now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				reserved = append(reserved, count)
+			case errors.Is(err, storage.ErrMFALocked):
+				locked++
+			default:
+				t.Errorf("ReserveMFACheck: %v", err)
+			}
+		})
 	}
-	if total != 3 {
-		t.Errorf("UserMFAFailures(alice) = %d, want 3 (two live challenges)", total)
+	wg.Wait()
+	slices.Sort(reserved)
+	if want := []int{1, 2, 3, 4, 5}; !slices.Equal(reserved, want) {
+		t.Errorf("reserved counts = %v, want %v", reserved, want)
 	}
-	if total, err := store.UserMFAFailures(ctx, uuid.NewString()); err != nil || total != 0 {
-		t.Errorf("UserMFAFailures(user without challenges) = %d, %v; want 0, nil", total, err)
+	if locked != 15 {
+		t.Errorf("%d checks refused, want 15", locked)
+	}
+
+	// A success starts the count again.
+	if err := store.ResetMFAChecks(ctx, userID1); err != nil {
+		t.Fatalf("ResetMFAChecks: %v", err)
+	}
+	if count, err := store.ReserveMFACheck(ctx, userID1, 5, now); err != nil || count != 1 {
+		t.Errorf("ReserveMFACheck after reset = %d, %v; want 1, nil", count, err)
+	}
+
+	// A lock refuses checks until it ends, and the count restarts after it.
+	until := now.Add(time.Minute)
+	if err := store.LockMFA(ctx, userID1, until); err != nil {
+		t.Fatalf("LockMFA: %v", err)
+	}
+	if _, err := store.ReserveMFACheck(ctx, userID1, 5, now); !errors.Is(err, storage.ErrMFALocked) {
+		t.Errorf("ReserveMFACheck while locked: %v, want ErrMFALocked", err)
+	}
+	if count, err := store.ReserveMFACheck(ctx, userID1, 5, until.Add(time.Second)); err != nil || count != 1 {
+		t.Errorf("ReserveMFACheck after the lock = %d, %v; want 1, nil", count, err)
+	}
+
+	// Open challenges of the user end; another user's stay.
+	createUser(t, store, userID2, "bob")
+	for id, owner := range map[string]string{"alice-1": userID1, "alice-2": userID1, "bob-1": userID2} {
+		if err := store.CreateMFAChallenge(ctx, id, owner, now.Add(time.Minute)); err != nil {
+			t.Fatalf("CreateMFAChallenge(%s): %v", id, err)
+		}
+	}
+	if err := store.DeleteUserMFAChallenges(ctx, userID1); err != nil {
+		t.Fatalf("DeleteUserMFAChallenges: %v", err)
+	}
+	for id, want := range map[string]error{"alice-1": fosite.ErrNotFound, "alice-2": fosite.ErrNotFound, "bob-1": nil} {
+		if _, _, err := store.GetMFAChallenge(ctx, id); !errors.Is(err, want) {
+			t.Errorf("GetMFAChallenge(%s) = %v, want %v", id, err, want)
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ory/fosite"
 
@@ -205,6 +207,43 @@ func TestKeyedAuditChainNeedsTheKey(t *testing.T) {
 		verification, err := store.VerifyAuditChain(ctx)
 		if err != nil || verification.BrokenSeq == 0 {
 			t.Errorf("verified a keyed chain without its key: %+v, %v", verification, err)
+		}
+	})
+}
+
+func TestAuditEventWithInvalidText(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store *storage.Store, db *storage.Database) {
+		ctx := t.Context()
+		// A client chooses its User-Agent; these bytes are not UTF-8 and
+		// PostgreSQL rejects NUL in text.
+		event := &storage.AuditEvent{
+			ActorType: storage.ActorUser, Action: "login", Outcome: storage.OutcomeFailure,
+			UserAgent: "agent\xff\xfe\x00" + strings.Repeat("é", 400), IPAddress: "127.0.0.1",
+		}
+		if err := store.AppendAuditEvent(ctx, event); err != nil {
+			t.Fatalf("AppendAuditEvent: %v", err)
+		}
+
+		events, err := store.ListAuditEvents(ctx, storage.AuditFilter{Limit: 1})
+		if err != nil || len(events) != 1 {
+			t.Fatalf("ListAuditEvents = %d events, %v", len(events), err)
+		}
+		got := events[0].UserAgent
+		if !utf8.ValidString(got) {
+			t.Errorf("stored User-Agent is not valid UTF-8: %q", got)
+		}
+		if strings.ContainsRune(got, 0) {
+			t.Errorf("stored User-Agent contains NUL: %q", got)
+		}
+		if !strings.HasPrefix(got, "agent\uFFFD") {
+			t.Errorf("stored User-Agent = %.20q, want it to start with agent and a replacement character", got)
+		}
+		if len(got) > 512 {
+			t.Errorf("stored User-Agent is %d bytes, want at most 512", len(got))
+		}
+		verification, err := store.VerifyAuditChain(ctx)
+		if err != nil || verification.BrokenSeq != 0 {
+			t.Errorf("VerifyAuditChain = %+v, %v", verification, err)
 		}
 	})
 }

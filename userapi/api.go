@@ -63,6 +63,7 @@ type Store interface {
 	ConfirmTOTP(ctx context.Context, userID string, step int64, backupCodeHashes [][]byte) error
 	ReplaceBackupCodes(ctx context.Context, userID string, hashes [][]byte) error
 	DeleteMFA(ctx context.Context, userID string) error
+	DeleteUserMFAChallenges(ctx context.Context, userID string) error
 
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Ready(ctx context.Context) error
@@ -288,12 +289,16 @@ func auditEvent(c *gin.Context, action, subject string, details map[string]any) 
 	return event
 }
 
-// endSessions ends a user's login sessions other than keepSessionID, and
-// the tokens issued under them; reason goes in the audit log. Sessions
-// live outside the database, so this runs after the change that required
-// it has committed.
+// endSessions ends a user's login sessions other than keepSessionID, the
+// tokens issued under them and the sign-ins waiting for a second factor.
+// reason goes in the audit log. Sessions live outside the database, so
+// this runs after the change that required it has committed.
 func (a *API) endSessions(c *gin.Context, userID, keepSessionID, reason string) error {
 	ctx := c.Request.Context()
+	// A sign-in waiting for its second factor began with what just changed.
+	if err := a.store.DeleteUserMFAChallenges(ctx, userID); err != nil {
+		return err
+	}
 	event := auditEvent(c, logout.ActionSessionEnded, userID, map[string]any{"reason": reason})
 	if err := a.ender.EndAllOf(ctx, userID, keepSessionID, event); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/bearer"
 	"github.com/latchkey/latchkey/mfa"
+	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -38,6 +39,34 @@ func (a *API) requireRecentAuth(c *gin.Context) {
 		maxAge, maxAge))
 	writeProblem(c, http.StatusUnauthorized, "Unauthorized",
 		fmt.Sprintf("This change needs a sign-in from the last %d seconds. Send the person through the authorization endpoint with max_age=%d, then retry with the new token.", maxAge, maxAge))
+}
+
+// tokenUsedSecondFactor reports whether the access token was issued in a
+// session that passed the second factor: its amr lists otp.
+func tokenUsedSecondFactor(c *gin.Context) bool {
+	claims, _ := bearer.ClaimsFrom(c)
+	if claims == nil {
+		return false
+	}
+	methods, _ := claims.Raw["amr"].([]any)
+	for _, method := range methods {
+		if method == "otp" {
+			return true
+		}
+	}
+	return false
+}
+
+// writeSecondFactorRequired rejects a change to an account protected by a
+// second factor when the token did not pass it, with the RFC 9470
+// challenge naming the MFA class.
+func writeSecondFactorRequired(c *gin.Context) {
+	maxAge := int(recentAuthentication / time.Second)
+	c.Header("WWW-Authenticate", fmt.Sprintf(
+		`Bearer error="insufficient_user_authentication", error_description="Sign in again with the second factor", acr_values="%s", max_age=%d`,
+		provider.ACRMFA, maxAge))
+	writeProblem(c, http.StatusUnauthorized, "Unauthorized",
+		fmt.Sprintf("This change needs a sign-in with the second factor. Send the person through the authorization endpoint with acr_values=%s and max_age=%d, then retry with the new token.", provider.ACRMFA, maxAge))
 }
 
 type mfaStatusJSON struct {
@@ -183,14 +212,30 @@ func (a *API) regenerateBackupCodes(c *gin.Context) {
 		a.writeStoreError(c, err)
 		return
 	}
+	// New codes must not be the reward of a stolen password alone.
+	if !tokenUsedSecondFactor(c) {
+		writeSecondFactorRequired(c)
+		return
+	}
 	a.issueBackupCodes(c, "mfa.backup_codes_regenerated", func(ctx context.Context, hashes [][]byte) error {
 		return a.store.ReplaceBackupCodes(ctx, user.ID, hashes)
 	})
 }
 
-// deleteTOTP turns the person's second factor off.
+// deleteTOTP turns the person's second factor off. Once it is on, only a
+// token that passed it can turn it off.
 func (a *API) deleteTOTP(c *gin.Context) {
-	a.removeMFA(c, currentUser(c), "mfa.totp_disabled")
+	user := currentUser(c)
+	state, err := a.store.GetMFA(c.Request.Context(), user.ID)
+	if err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		a.writeStoreError(c, err)
+		return
+	}
+	if err == nil && state.Confirmed && !tokenUsedSecondFactor(c) {
+		writeSecondFactorRequired(c)
+		return
+	}
+	a.removeMFA(c, user, "mfa.totp_disabled")
 }
 
 // resetMFA turns another user's second factor off, for a person who lost

@@ -189,6 +189,9 @@ func newUsersSetPasswordCommand(a *app) *cobra.Command {
 				if err := store.RevokeUserTokens(ctx, user.ID, ""); err != nil {
 					return err
 				}
+				if err := store.DeleteUserMFAChallenges(ctx, user.ID); err != nil {
+					return err
+				}
 				return recordCLIEvent(ctx, store, "user.password_changed", user.ID, nil)
 			})
 			if err != nil {

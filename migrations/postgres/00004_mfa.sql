@@ -6,7 +6,11 @@ CREATE TABLE user_mfa (
     created_at TIMESTAMPTZ NOT NULL,
     confirmed_at TIMESTAMPTZ,
     last_step BIGINT NOT NULL DEFAULT 0,
-    locked_until TIMESTAMPTZ
+    locked_until TIMESTAMPTZ,
+    -- failed_codes counts code checks since the last success or lock; a
+    -- check is counted before it runs, so parallel requests cannot exceed
+    -- the limit.
+    failed_codes INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE backup_codes (

@@ -6,7 +6,11 @@ CREATE TABLE user_mfa (
     created_at TIMESTAMP NOT NULL,
     confirmed_at TIMESTAMP,
     last_step INTEGER NOT NULL DEFAULT 0,
-    locked_until TIMESTAMP
+    locked_until TIMESTAMP,
+    -- failed_codes counts code checks since the last success or lock; a
+    -- check is counted before it runs, so parallel requests cannot exceed
+    -- the limit.
+    failed_codes INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE backup_codes (
