@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -58,10 +57,7 @@ func startRealProvider(t *testing.T) *realProvider {
 		t.Fatalf("create signing keys: %v", err)
 	}
 
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	listener := testsupport.Listen(t)
 	issuer := "http://" + listener.Addr().String()
 	p, err := provider.New(provider.Config{Issuer: issuer, SystemSecret: secret, Logger: discardLogger()},
 		store, storage.NewMemorySessionStore(), keys)
@@ -69,11 +65,7 @@ func startRealProvider(t *testing.T) *realProvider {
 		t.Fatalf("new provider: %v", err)
 	}
 
-	server := httptest.NewUnstartedServer(p.Handler())
-	server.Listener.Close()
-	server.Listener = listener
-	server.Start()
-	t.Cleanup(server.Close)
+	testsupport.Serve(t, listener, p.Handler())
 
 	return &realProvider{issuer: issuer, store: store, keys: keys, secret: secret}
 }
@@ -83,31 +75,18 @@ func startRealProvider(t *testing.T) *realProvider {
 // secret.
 func (p *realProvider) createClient(t *testing.T, audience ...string) (string, string) {
 	t.Helper()
-	ctx := context.Background()
-	hasher, err := provider.NewSecretHasher(p.secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := provider.GenerateClientSecret()
-	hash, err := hasher.Hash(ctx, []byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
 	client := &storage.Client{
 		ID:                       "resource-test-" + strings.ToLower(rand.Text()[:8]),
 		Name:                     "Resource server test",
-		RedirectURIs:             []string{"http://127.0.0.1:8080/callback"},
+		RedirectURIs:             []string{testsupport.CallbackURL},
 		GrantTypes:               []string{"client_credentials"},
 		ResponseTypes:            []string{"code"},
 		Scopes:                   []string{"api:read"},
 		Audience:                 audience,
 		TokenEndpointAuthMethod:  "client_secret_basic",
 		IDTokenSignedResponseAlg: provider.AlgRS256,
-		SecretHash:               hash,
 	}
-	if err := p.store.CreateClient(ctx, client); err != nil {
-		t.Fatalf("create client: %v", err)
-	}
+	secret := testsupport.CreateClient(t, p.store, p.secret, client)
 	return client.ID, secret
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/provider"
 )
 
@@ -24,7 +25,7 @@ func validAuthParams(clientID string) url.Values {
 	return url.Values{
 		"response_type":         {"code"},
 		"client_id":             {clientID},
-		"redirect_uri":          {callbackURL},
+		"redirect_uri":          {testsupport.CallbackURL},
 		"scope":                 {"openid"},
 		"state":                 {"state-1234567890"},
 		"nonce":                 {"nonce-1234567890"},
@@ -42,22 +43,22 @@ func TestAuthorizeErrorsWithoutTrustedRedirect(t *testing.T) {
 		"missing client_id":         func(p url.Values) { p.Del("client_id") },
 		"unregistered redirect_uri": func(p url.Values) { p.Set("redirect_uri", "https://attacker.example/callback") },
 		"redirect_uri with other path": func(p url.Values) {
-			p.Set("redirect_uri", callbackURL+"/extra")
+			p.Set("redirect_uri", testsupport.CallbackURL+"/extra")
 		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
 			params := validAuthParams(clientID)
 			mutate(params)
-			got := newBrowser(t).get(authURL(env, params))
-			if got.status != http.StatusBadRequest {
-				t.Errorf("status = %d, want 400", got.status)
+			got := newBrowser(t).Get(authURL(env, params))
+			if got.Status != http.StatusBadRequest {
+				t.Errorf("status = %d, want 400", got.Status)
 			}
-			if got.location != "" || got.url.Path != "/oauth2/auth" {
-				t.Errorf("redirected to %q (now at %s); an untrusted request must not redirect", got.location, got.url)
+			if got.Location != "" || got.URL.Path != "/oauth2/auth" {
+				t.Errorf("redirected to %q (now at %s); an untrusted request must not redirect", got.Location, got.URL)
 			}
-			if !strings.HasPrefix(got.header.Get("Content-Type"), "text/html") {
-				t.Errorf("Content-Type = %q, want an HTML error page", got.header.Get("Content-Type"))
+			if !strings.HasPrefix(got.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("Content-Type = %q, want an HTML error page", got.Header.Get("Content-Type"))
 			}
 		})
 	}
@@ -85,11 +86,11 @@ func TestAuthorizeErrorsRedirectToClient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			params := validAuthParams(clientID)
 			tc.mutate(params)
-			got := newBrowser(t).get(authURL(env, params))
-			if !strings.HasPrefix(got.location, callbackURL) {
-				t.Fatalf("status %d, Location %q: want a redirect to the client", got.status, got.location)
+			got := newBrowser(t).Get(authURL(env, params))
+			if !strings.HasPrefix(got.Location, testsupport.CallbackURL) {
+				t.Fatalf("status %d, Location %q: want a redirect to the client", got.Status, got.Location)
 			}
-			u, _ := url.Parse(got.location)
+			u, _ := url.Parse(got.Location)
 			query := u.Query()
 			if u.Fragment != "" {
 				query, _ = url.ParseQuery(u.Fragment)
@@ -120,7 +121,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		code, _ := codeFor(t, env, rp, "grace", password)
 		wrong, _ := pkcePair()
 		status, _, body := postForm(t, tokenURL, clientID, secret, url.Values{
-			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callbackURL}, "code_verifier": {wrong},
+			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testsupport.CallbackURL}, "code_verifier": {wrong},
 		})
 		expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 	})
@@ -128,7 +129,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	t.Run("missing code_verifier", func(t *testing.T) {
 		code, _ := codeFor(t, env, rp, "grace", password)
 		status, _, body := postForm(t, tokenURL, clientID, secret, url.Values{
-			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callbackURL},
+			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testsupport.CallbackURL},
 		})
 		expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 	})
@@ -136,7 +137,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	t.Run("redirect_uri differs from authorization", func(t *testing.T) {
 		code, verifier := codeFor(t, env, rp, "grace", password)
 		status, _, body := postForm(t, tokenURL, clientID, secret, url.Values{
-			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callbackURL + "?x=1"}, "code_verifier": {verifier},
+			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testsupport.CallbackURL + "?x=1"}, "code_verifier": {verifier},
 		})
 		expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 	})
@@ -144,7 +145,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	t.Run("reused code revokes its tokens", func(t *testing.T) {
 		code, verifier := codeFor(t, env, rp, "grace", password)
 		exchange := url.Values{
-			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callbackURL}, "code_verifier": {verifier},
+			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testsupport.CallbackURL}, "code_verifier": {verifier},
 		}
 		status, _, first := postForm(t, tokenURL, clientID, secret, exchange)
 		if status != http.StatusOK {
@@ -192,7 +193,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 
 	t.Run("unknown code", func(t *testing.T) {
 		status, _, body := postForm(t, tokenURL, clientID, secret, url.Values{
-			"grant_type": {"authorization_code"}, "code": {"ory_ac_bogus.bogus"}, "redirect_uri": {callbackURL},
+			"grant_type": {"authorization_code"}, "code": {"ory_ac_bogus.bogus"}, "redirect_uri": {testsupport.CallbackURL},
 		})
 		expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 	})
@@ -229,7 +230,7 @@ func TestExpiredCode(t *testing.T) {
 	code, verifier := codeFor(t, env, rp, "heidi", password)
 	time.Sleep(2 * time.Second)
 	status, _, body := postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callbackURL}, "code_verifier": {verifier},
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testsupport.CallbackURL}, "code_verifier": {verifier},
 	})
 	expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 }
@@ -242,9 +243,9 @@ func TestPlainPKCEForAllowedClient(t *testing.T) {
 	b := newBrowser(t)
 
 	verifier, _ := pkcePair()
-	next := b.get(rp.config.AuthCodeURL("state-plain-ok", oauth2.SetAuthURLParam("code_challenge", verifier),
+	next := b.Get(rp.config.AuthCodeURL("state-plain-ok", oauth2.SetAuthURLParam("code_challenge", verifier),
 		oauth2.SetAuthURLParam("code_challenge_method", "plain")))
-	params := callbackParams(t, b.login(env.issuer, next, "ivan", password))
+	params := testsupport.CallbackParams(t, b.Login(env.issuer, next, "ivan", password))
 	if params.Get("code") == "" {
 		t.Fatalf("plain PKCE refused for a client that allows it: %v", params)
 	}
@@ -287,9 +288,9 @@ func TestOversizedRequests(t *testing.T) {
 	t.Run("long query", func(t *testing.T) {
 		params := validAuthParams(clientID)
 		params.Set("nonce", strings.Repeat("n", 9000))
-		got := newBrowser(t).get(authURL(env, params))
-		if got.status != http.StatusBadRequest || got.location != "" {
-			t.Errorf("status = %d, Location %q; want 400 without redirect", got.status, got.location)
+		got := newBrowser(t).Get(authURL(env, params))
+		if got.Status != http.StatusBadRequest || got.Location != "" {
+			t.Errorf("status = %d, Location %q; want 400 without redirect", got.Status, got.Location)
 		}
 	})
 	t.Run("long parameter", func(t *testing.T) {
@@ -352,14 +353,14 @@ func TestLoginFormErrors(t *testing.T) {
 
 	t.Run("wrong password and unknown user read alike", func(t *testing.T) {
 		b := newBrowser(t)
-		loginPage := b.get(authURL(env, validAuthParams(clientID)))
-		wrong := b.login(env.issuer, loginPage, "kim", "not-the-password")
-		unknown := b.login(env.issuer, loginPage, "nobody", password)
-		for name, got := range map[string]*page{"wrong password": wrong, "unknown user": unknown} {
-			if got.status != http.StatusBadRequest {
-				t.Errorf("%s: status = %d, want 400", name, got.status)
+		loginPage := b.Get(authURL(env, validAuthParams(clientID)))
+		wrong := b.Login(env.issuer, loginPage, "kim", "not-the-password")
+		unknown := b.Login(env.issuer, loginPage, "nobody", password)
+		for name, got := range map[string]*testsupport.Page{"wrong password": wrong, "unknown user": unknown} {
+			if got.Status != http.StatusBadRequest {
+				t.Errorf("%s: status = %d, want 400", name, got.Status)
 			}
-			if !strings.Contains(got.body, "Invalid username or password.") {
+			if !strings.Contains(got.Body, "Invalid username or password.") {
 				t.Errorf("%s: page does not say the credentials are invalid", name)
 			}
 		}
@@ -370,47 +371,47 @@ func TestLoginFormErrors(t *testing.T) {
 
 	t.Run("missing CSRF token", func(t *testing.T) {
 		b := newBrowser(t)
-		loginPage := b.get(authURL(env, validAuthParams(clientID)))
-		form := formFields(t, loginPage.body)
+		loginPage := b.Get(authURL(env, validAuthParams(clientID)))
+		form := testsupport.HiddenInputs(t, loginPage.Body)
 		form.Del("csrf_token")
 		form.Set("username", "kim")
 		form.Set("password", password)
-		if got := b.post(env.issuer+"/login", form); got.status != http.StatusForbidden {
-			t.Errorf("status = %d, want 403", got.status)
+		if got := b.PostForm(env.issuer+"/login", form); got.Status != http.StatusForbidden {
+			t.Errorf("status = %d, want 403", got.Status)
 		}
 	})
 
 	t.Run("CSRF token of another browser", func(t *testing.T) {
 		other := newBrowser(t)
-		otherForm := formFields(t, other.get(authURL(env, validAuthParams(clientID))).body)
+		otherForm := testsupport.HiddenInputs(t, other.Get(authURL(env, validAuthParams(clientID))).Body)
 		b := newBrowser(t)
-		form := formFields(t, b.get(authURL(env, validAuthParams(clientID))).body)
+		form := testsupport.HiddenInputs(t, b.Get(authURL(env, validAuthParams(clientID))).Body)
 		form.Set("csrf_token", otherForm.Get("csrf_token"))
 		form.Set("username", "kim")
 		form.Set("password", password)
-		if got := b.post(env.issuer+"/login", form); got.status != http.StatusForbidden {
-			t.Errorf("status = %d, want 403", got.status)
+		if got := b.PostForm(env.issuer+"/login", form); got.Status != http.StatusForbidden {
+			t.Errorf("status = %d, want 403", got.Status)
 		}
 	})
 
 	t.Run("tampered flow", func(t *testing.T) {
 		b := newBrowser(t)
-		form := formFields(t, b.get(authURL(env, validAuthParams(clientID))).body)
+		form := testsupport.HiddenInputs(t, b.Get(authURL(env, validAuthParams(clientID))).Body)
 		flow := []byte(form.Get("flow"))
 		flow[len(flow)/2] ^= 1
 		form.Set("flow", string(flow))
 		form.Set("username", "kim")
 		form.Set("password", password)
-		got := b.post(env.issuer+"/login", form)
-		if got.status != http.StatusBadRequest || got.location != "" {
-			t.Errorf("status = %d, Location %q; want 400 without redirect", got.status, got.location)
+		got := b.PostForm(env.issuer+"/login", form)
+		if got.Status != http.StatusBadRequest || got.Location != "" {
+			t.Errorf("status = %d, Location %q; want 400 without redirect", got.Status, got.Location)
 		}
 	})
 
 	t.Run("session cookie attributes", func(t *testing.T) {
 		b := newBrowser(t)
-		loginPage := b.get(authURL(env, validAuthParams(clientID)))
-		form := formFields(t, loginPage.body)
+		loginPage := b.Get(authURL(env, validAuthParams(clientID)))
+		form := testsupport.HiddenInputs(t, loginPage.Body)
 		form.Set("username", "kim")
 		form.Set("password", password)
 		req, _ := http.NewRequest(http.MethodPost, env.issuer+"/login", strings.NewReader(form.Encode()))
@@ -437,7 +438,7 @@ func TestLoginFormErrors(t *testing.T) {
 
 func sessionCookieOf(b *browser, env *testEnv) string {
 	u, _ := url.Parse(env.issuer)
-	for _, cookie := range b.client.Jar.Cookies(u) {
+	for _, cookie := range b.Client.Jar.Cookies(u) {
 		if cookie.Name == "latchkey_session" {
 			return cookie.Value
 		}
@@ -448,7 +449,7 @@ func sessionCookieOf(b *browser, env *testEnv) string {
 // withCookies adds the browser's cookies to a request sent without the
 // client, so that the raw Set-Cookie headers of the response can be read.
 func withCookies(b *browser, req *http.Request, _ *testEnv) *http.Request {
-	for _, cookie := range b.client.Jar.Cookies(req.URL) {
+	for _, cookie := range b.Client.Jar.Cookies(req.URL) {
 		req.AddCookie(cookie)
 	}
 	return req

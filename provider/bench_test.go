@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/latchkey/latchkey/internal/testsupport"
 )
 
 // BenchmarkTokenClientCredentials measures the token endpoint for the
@@ -48,11 +50,11 @@ func BenchmarkTokenCodeExchange(b *testing.B) {
 	params.Set("scope", "openid offline_access")
 	verifier, challenge := pkcePair()
 	params.Set("code_challenge", challenge)
-	callbackParams(b, browser.login(env.issuer, browser.get(authURL(env, params)), "bench", password))
+	testsupport.CallbackParams(b, browser.Login(env.issuer, browser.Get(authURL(env, params)), "bench", password))
 
 	codes := make([]string, b.N)
 	for i := range codes {
-		codes[i] = callbackParams(b, browser.get(authURL(env, params))).Get("code")
+		codes[i] = testsupport.CallbackParams(b, browser.Get(authURL(env, params))).Get("code")
 	}
 
 	b.ReportAllocs()
@@ -60,7 +62,7 @@ func BenchmarkTokenCodeExchange(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		body := url.Values{
 			"grant_type": {"authorization_code"}, "code": {codes[i]},
-			"redirect_uri": {callbackURL}, "code_verifier": {verifier},
+			"redirect_uri": {testsupport.CallbackURL}, "code_verifier": {verifier},
 		}.Encode()
 		serveToken(b, env, clientID, secret, body)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/testsupport"
 )
 
 func TestSidIsNotTheSessionCookie(t *testing.T) {
@@ -38,10 +40,10 @@ func TestSidIsNotTheSessionCookie(t *testing.T) {
 	// A browser that sets the sid as its cookie is not signed in.
 	attacker := newBrowser(t)
 	issuerURL, _ := url.Parse(env.issuer)
-	attacker.client.Jar.SetCookies(issuerURL, []*http.Cookie{{Name: "latchkey_session", Value: sid}})
+	attacker.Client.Jar.SetCookies(issuerURL, []*http.Cookie{{Name: "latchkey_session", Value: sid}})
 	params := validAuthParams(otherClientID)
 	params.Set("prompt", "none")
-	query := callbackParams(t, attacker.get(authURL(env, params)))
+	query := testsupport.CallbackParams(t, attacker.Get(authURL(env, params)))
 	if query.Get("code") != "" || query.Get("error") != "login_required" {
 		t.Errorf("a cookie set to the sid claim signed the attacker in: %v", query)
 	}
@@ -171,7 +173,7 @@ func TestDisabledUserGetsNoTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, _, body := postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callbackURL}, "code_verifier": {verifier2},
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testsupport.CallbackURL}, "code_verifier": {verifier2},
 	})
 	expectOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 	status, _, body = postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{

@@ -22,6 +22,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/testsupport"
 )
 
 // Timeouts of the browser tests. browserTimeout bounds the whole test, from
@@ -271,7 +273,7 @@ func startChromium(t *testing.T, execPath string) context.Context {
 // other ports of 127.0.0.1, reach whatever listens on that port.
 type browserTab struct {
 	ctx context.Context
-	// callbacks receives the URL of each request to callbackURL.
+	// callbacks receives the URL of each request to testsupport.CallbackURL.
 	callbacks chan string
 
 	mu        sync.Mutex
@@ -288,7 +290,7 @@ func newBrowserTab(t *testing.T, browserCtx context.Context) *browserTab {
 	if err := chromedp.Listen(ctx, tab.record); err != nil {
 		t.Fatalf("opening a tab failed: %v", err)
 	}
-	callback, err := url.Parse(callbackURL)
+	callback, err := url.Parse(testsupport.CallbackURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +321,7 @@ func (tab *browserTab) fulfillClientRequests(paused iter.Seq2[fetch.EventRequest
 			return
 		}
 		status, body := http.StatusNotFound, "<!DOCTYPE html><title>Not found</title><p>Not found.</p>"
-		if strings.HasPrefix(event.Request.URL, callbackURL) {
+		if strings.HasPrefix(event.Request.URL, testsupport.CallbackURL) {
 			status = http.StatusOK
 			body = `<!DOCTYPE html><title>Callback</title><link rel="icon" href="data:,"><p>The test received the callback.</p>`
 			select {
@@ -473,7 +475,7 @@ func (tab *browserTab) clickToCallback(t *testing.T, button chromedp.CSS) url.Va
 		}
 		return callback.Query()
 	case <-ctx.Done():
-		t.Fatalf("timed out after %s waiting for a request to %s after clicking %s\n%s", stepTimeout, callbackURL, button, tab.state())
+		t.Fatalf("timed out after %s waiting for a request to %s after clicking %s\n%s", stepTimeout, testsupport.CallbackURL, button, tab.state())
 		return nil
 	}
 }
@@ -500,7 +502,7 @@ func (tab *browserTab) cookie(t *testing.T, pageURL, name string) *network.Cooki
 func (tab *browserTab) checkNoOutsideRequests(t *testing.T, issuer string) {
 	t.Helper()
 	allowed := map[string]bool{}
-	for _, origin := range []string{issuer, callbackURL} {
+	for _, origin := range []string{issuer, testsupport.CallbackURL} {
 		parsed, err := url.Parse(origin)
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/testsupport"
 )
 
 // relyingParty is a third-party app using go-oidc and x/oauth2, as any
@@ -40,7 +42,7 @@ func newRelyingParty(t *testing.T, env *testEnv, clientID, secret string, scopes
 			ClientID:     clientID,
 			ClientSecret: secret,
 			Endpoint:     endpointWithStyle(p.Endpoint(), secret),
-			RedirectURL:  callbackURL,
+			RedirectURL:  testsupport.CallbackURL,
 			Scopes:       scopes,
 		},
 		verifier: p.Verifier(&oidc.Config{ClientID: clientID}),
@@ -54,14 +56,14 @@ func (rp *relyingParty) signIn(t *testing.T, env *testEnv, b *browser, username,
 	state := "state-" + nonce
 	authURL := rp.config.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
 
-	next := b.get(authURL)
-	if next.url.Path == "/login" {
-		next = b.login(env.issuer, next, username, password)
+	next := b.Get(authURL)
+	if next.URL.Path == "/login" {
+		next = b.Login(env.issuer, next, username, password)
 	}
-	if next.url != nil && next.url.Path == "/consent" && next.status == http.StatusOK {
+	if next.URL != nil && next.URL.Path == "/consent" && next.Status == http.StatusOK {
 		next = b.decide(env.issuer, next, "allow")
 	}
-	params := callbackParams(t, next)
+	params := testsupport.CallbackParams(t, next)
 	if params.Get("error") != "" {
 		t.Fatalf("authorization failed: %s: %s", params.Get("error"), params.Get("error_description"))
 	}
@@ -395,7 +397,7 @@ func TestPublicClient(t *testing.T) {
 	t.Run("PKCE is required", func(t *testing.T) {
 		b := newBrowser(t)
 		authURL := rp.config.AuthCodeURL("state-no-pkce")
-		params := callbackParams(t, b.get(authURL))
+		params := testsupport.CallbackParams(t, b.Get(authURL))
 		if params.Get("error") != "invalid_request" {
 			t.Errorf("error = %q, want invalid_request", params.Get("error"))
 		}
@@ -404,7 +406,7 @@ func TestPublicClient(t *testing.T) {
 		b := newBrowser(t)
 		authURL := rp.config.AuthCodeURL("state-plain", oauth2.SetAuthURLParam("code_challenge", verifier),
 			oauth2.SetAuthURLParam("code_challenge_method", "plain"))
-		params := callbackParams(t, b.get(authURL))
+		params := testsupport.CallbackParams(t, b.Get(authURL))
 		if params.Get("error") != "invalid_request" {
 			t.Errorf("error = %q, want invalid_request", params.Get("error"))
 		}
@@ -422,8 +424,8 @@ func TestConsent(t *testing.T) {
 		_, challenge := pkcePair()
 		authURL := rp.config.AuthCodeURL("state-deny-1", oauth2.SetAuthURLParam("code_challenge", challenge),
 			oauth2.SetAuthURLParam("code_challenge_method", "S256"))
-		next := b.login(env.issuer, b.get(authURL), "erin", password)
-		params := callbackParams(t, b.decide(env.issuer, next, "deny"))
+		next := b.Login(env.issuer, b.Get(authURL), "erin", password)
+		params := testsupport.CallbackParams(t, b.decide(env.issuer, next, "deny"))
 		if params.Get("error") != "access_denied" || params.Get("state") != "state-deny-1" {
 			t.Errorf("callback = %v, want access_denied with state", params)
 		}
@@ -433,12 +435,12 @@ func TestConsent(t *testing.T) {
 		_, challenge := pkcePair()
 		options := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("code_challenge", challenge),
 			oauth2.SetAuthURLParam("code_challenge_method", "S256")}
-		consentPage := b.get(rp.config.AuthCodeURL("state-allow-1", options...))
-		params := callbackParams(t, b.decide(env.issuer, consentPage, "allow"))
+		consentPage := b.Get(rp.config.AuthCodeURL("state-allow-1", options...))
+		params := testsupport.CallbackParams(t, b.decide(env.issuer, consentPage, "allow"))
 		if params.Get("code") == "" {
 			t.Fatalf("no code after consent: %v", params)
 		}
-		params = callbackParams(t, b.get(rp.config.AuthCodeURL("state-allow-2", options...)))
+		params = testsupport.CallbackParams(t, b.Get(rp.config.AuthCodeURL("state-allow-2", options...)))
 		if params.Get("code") == "" {
 			t.Errorf("consent was asked again: %v", params)
 		}
@@ -446,20 +448,20 @@ func TestConsent(t *testing.T) {
 
 	t.Run("prompt=consent asks again", func(t *testing.T) {
 		_, challenge := pkcePair()
-		next := b.get(rp.config.AuthCodeURL("state-prompt", oauth2.SetAuthURLParam("code_challenge", challenge),
+		next := b.Get(rp.config.AuthCodeURL("state-prompt", oauth2.SetAuthURLParam("code_challenge", challenge),
 			oauth2.SetAuthURLParam("code_challenge_method", "S256"), oauth2.SetAuthURLParam("prompt", "consent")))
-		if next.url.Path != "/consent" {
-			t.Errorf("prompt=consent led to %s, want the consent page", next.url)
+		if next.URL.Path != "/consent" {
+			t.Errorf("prompt=consent led to %s, want the consent page", next.URL)
 		}
 	})
 
 	t.Run("new scope asks again", func(t *testing.T) {
 		_, challenge := pkcePair()
 		wider := newRelyingParty(t, env, clientID, secret, "openid", "email", "profile")
-		next := b.get(wider.config.AuthCodeURL("state-wider", oauth2.SetAuthURLParam("code_challenge", challenge),
+		next := b.Get(wider.config.AuthCodeURL("state-wider", oauth2.SetAuthURLParam("code_challenge", challenge),
 			oauth2.SetAuthURLParam("code_challenge_method", "S256")))
-		if next.url.Path != "/consent" {
-			t.Errorf("a new scope led to %s, want the consent page", next.url)
+		if next.URL.Path != "/consent" {
+			t.Errorf("a new scope led to %s, want the consent page", next.URL)
 		}
 	})
 }
@@ -474,34 +476,34 @@ func TestPromptAndMaxAge(t *testing.T) {
 	pkce := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("code_challenge", challenge),
 		oauth2.SetAuthURLParam("code_challenge_method", "S256")}
 
-	params := callbackParams(t, b.get(rp.config.AuthCodeURL("state-none-1", append(pkce, oauth2.SetAuthURLParam("prompt", "none"))...)))
+	params := testsupport.CallbackParams(t, b.Get(rp.config.AuthCodeURL("state-none-1", append(pkce, oauth2.SetAuthURLParam("prompt", "none"))...)))
 	if params.Get("error") != "login_required" {
 		t.Errorf("prompt=none without a session: %v, want login_required", params)
 	}
 
-	params = callbackParams(t, b.login(env.issuer, b.get(rp.config.AuthCodeURL("state-login-1", pkce...)), "frank", password))
+	params = testsupport.CallbackParams(t, b.Login(env.issuer, b.Get(rp.config.AuthCodeURL("state-login-1", pkce...)), "frank", password))
 	if params.Get("code") == "" {
 		t.Fatalf("sign-in failed: %v", params)
 	}
 
-	params = callbackParams(t, b.get(rp.config.AuthCodeURL("state-none-2", append(pkce, oauth2.SetAuthURLParam("prompt", "none"))...)))
+	params = testsupport.CallbackParams(t, b.Get(rp.config.AuthCodeURL("state-none-2", append(pkce, oauth2.SetAuthURLParam("prompt", "none"))...)))
 	if params.Get("code") == "" {
 		t.Errorf("prompt=none with a session: %v, want a code", params)
 	}
 
-	next := b.get(rp.config.AuthCodeURL("state-login-2", append(pkce, oauth2.SetAuthURLParam("prompt", "login"))...))
-	if next.url.Path != "/login" {
-		t.Errorf("prompt=login led to %s, want the login page", next.url)
+	next := b.Get(rp.config.AuthCodeURL("state-login-2", append(pkce, oauth2.SetAuthURLParam("prompt", "login"))...))
+	if next.URL.Path != "/login" {
+		t.Errorf("prompt=login led to %s, want the login page", next.URL)
 	}
-	params = callbackParams(t, b.login(env.issuer, next, "frank", password))
+	params = testsupport.CallbackParams(t, b.Login(env.issuer, next, "frank", password))
 	if params.Get("code") == "" {
 		t.Errorf("sign-in with prompt=login failed: %v", params)
 	}
 
 	time.Sleep(1100 * time.Millisecond)
-	next = b.get(rp.config.AuthCodeURL("state-maxage", append(pkce, oauth2.SetAuthURLParam("max_age", "0"))...))
-	if next.url.Path != "/login" {
-		t.Errorf("max_age=0 led to %s, want the login page", next.url)
+	next = b.Get(rp.config.AuthCodeURL("state-maxage", append(pkce, oauth2.SetAuthURLParam("max_age", "0"))...))
+	if next.URL.Path != "/login" {
+		t.Errorf("max_age=0 led to %s, want the login page", next.URL)
 	}
 }
 

@@ -7,26 +7,20 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/net/html"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
-
-const callbackURL = "http://127.0.0.1:8080/callback"
 
 // testEnv is a provider served over real HTTP on a random loopback port,
 // backed by a fresh database and session store of the backend that
@@ -96,17 +90,14 @@ func newReplica(t testing.TB, backend *sharedBackend, issuer string, configure .
 		t.Fatalf("create keys: %v", err)
 	}
 
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	listener := testsupport.Listen(t)
 	if issuer == "" {
 		issuer = "http://" + listener.Addr().String()
 	}
 	cfg := provider.Config{
 		Issuer:       issuer,
 		SystemSecret: backend.secret,
-		Logger:       testLogger(),
+		Logger:       testsupport.Logger(),
 	}
 	for _, f := range configure {
 		f(&cfg)
@@ -117,11 +108,7 @@ func newReplica(t testing.TB, backend *sharedBackend, issuer string, configure .
 	}
 
 	handler := p.Handler()
-	server := httptest.NewUnstartedServer(handler)
-	server.Listener.Close()
-	server.Listener = listener
-	server.Start()
-	t.Cleanup(server.Close)
+	server := testsupport.Serve(t, listener, handler)
 
 	return &testEnv{db: db, issuer: issuer, server: server, handler: handler, store: store, keys: keys, secret: backend.secret}
 }
@@ -147,11 +134,10 @@ func (e *testEnv) createClient(t testing.TB, spec clientSpec) (string, string) {
 // createClientWithID registers a client under a chosen id.
 func (e *testEnv) createClientWithID(t testing.TB, id string, spec clientSpec) (string, string) {
 	t.Helper()
-	ctx := context.Background()
 	client := &storage.Client{
 		ID:                       id,
 		Name:                     "Test app",
-		RedirectURIs:             []string{callbackURL},
+		RedirectURIs:             []string{testsupport.CallbackURL},
 		PostLogoutRedirectURIs:   spec.postLogout,
 		GrantTypes:               spec.grantTypes,
 		ResponseTypes:            []string{"code"},
@@ -176,167 +162,47 @@ func (e *testEnv) createClientWithID(t testing.TB, id string, spec clientSpec) (
 		client.IDTokenSignedResponseAlg = provider.AlgRS256
 	}
 
-	secret := ""
-	if spec.public {
-		client.TokenEndpointAuthMethod = "none"
-		client.GrantTypes = []string{"authorization_code", "refresh_token"}
-	} else {
-		hasher, err := provider.NewSecretHasher(e.secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		secret = provider.GenerateClientSecret()
-		client.SecretHash, _ = hasher.Hash(ctx, []byte(secret))
+	if !spec.public {
+		return client.ID, testsupport.CreateClient(t, e.store, e.secret, client)
 	}
-	if err := e.store.CreateClient(ctx, client); err != nil {
+	client.TokenEndpointAuthMethod = "none"
+	client.GrantTypes = []string{"authorization_code", "refresh_token"}
+	if err := e.store.CreateClient(context.Background(), client); err != nil {
 		t.Fatalf("create client: %v", err)
 	}
-	return client.ID, secret
+	return client.ID, ""
 }
 
 // createUser creates a user with a random password and returns both.
 func (e *testEnv) createUser(t testing.TB, username string) (*storage.User, string) {
 	t.Helper()
-	password := rand.Text()
-	user := &storage.User{
-		ID:            uuid.NewString(),
-		Username:      username,
-		Email:         username + "@example.com",
-		EmailVerified: true,
-		PasswordHash:  provider.HashPassword(password),
-		Name:          "Test " + username,
-		GivenName:     "Test",
-		FamilyName:    username,
-	}
-	if err := e.store.CreateUser(context.Background(), user); err != nil {
-		t.Fatalf("create user: %v", err)
-	}
-	return user, password
+	return testsupport.CreateUser(t, e.store, username)
 }
 
-// browser is a person's browser: a cookie jar, redirects followed inside
-// the provider, and a stop at the relying party's callback.
+// browser is a person's browser that stops at the relying party, because
+// nothing listens there.
 type browser struct {
-	t      testing.TB
-	client *http.Client
+	*testsupport.Browser
 }
 
 func newBrowser(t testing.TB) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, client: &http.Client{
-		Jar:     jar,
-		Timeout: 30 * time.Second,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			// Stop at the relying party: nothing listens there.
-			if strings.HasPrefix(req.URL.String(), "http://127.0.0.1:8080/") {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}}
-}
-
-// page is a fetched response with its body read.
-type page struct {
-	status   int
-	location string
-	url      *url.URL
-	body     string
-	header   http.Header
-}
-
-func (b *browser) do(req *http.Request) *page {
-	b.t.Helper()
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return &page{
-		status:   resp.StatusCode,
-		location: resp.Header.Get("Location"),
-		url:      resp.Request.URL,
-		body:     string(body),
-		header:   resp.Header,
-	}
-}
-
-func (b *browser) get(rawURL string) *page {
-	req, _ := http.NewRequest(http.MethodGet, rawURL, nil)
-	return b.do(req)
-}
-
-func (b *browser) post(rawURL string, form url.Values) *page {
-	req, _ := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-// formFields returns the values of a page's hidden inputs.
-func formFields(t testing.TB, body string) url.Values {
 	t.Helper()
-	doc, err := html.Parse(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse page: %v", err)
-	}
-	values := url.Values{}
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "input" {
-			attrs := map[string]string{}
-			for _, a := range n.Attr {
-				attrs[a.Key] = a.Val
-			}
-			if attrs["type"] == "hidden" {
-				values.Set(attrs["name"], attrs["value"])
-			}
-		}
-		for child := n.FirstChild; child != nil; child = child.NextSibling {
-			walk(child)
-		}
-	}
-	walk(doc)
-	return values
-}
-
-// login submits the login form shown on p and returns the next response.
-func (b *browser) login(issuer string, p *page, username, password string) *page {
-	b.t.Helper()
-	if p.url.Path != "/login" || p.status != http.StatusOK {
-		b.t.Fatalf("expected the login page, got %d at %s: %.300s", p.status, p.url, p.body)
-	}
-	form := formFields(b.t, p.body)
-	form.Set("username", username)
-	form.Set("password", password)
-	return b.post(issuer+"/login", form)
+	return &browser{testsupport.NewBrowser(t, testsupport.BrowserOptions{
+		StopAt: func(next *http.Request) bool {
+			return strings.HasPrefix(next.URL.String(), "http://127.0.0.1:8080/")
+		},
+	})}
 }
 
 // decide submits the consent form shown on p.
-func (b *browser) decide(issuer string, p *page, decision string) *page {
-	b.t.Helper()
-	if p.url.Path != "/consent" || p.status != http.StatusOK {
-		b.t.Fatalf("expected the consent page, got %d at %s: %.300s", p.status, p.url, p.body)
+func (b *browser) decide(issuer string, p *testsupport.Page, decision string) *testsupport.Page {
+	b.T.Helper()
+	if p.URL.Path != "/consent" || p.Status != http.StatusOK {
+		b.T.Fatalf("expected the consent page, got %d at %s: %.300s", p.Status, p.URL, p.Body)
 	}
-	form := formFields(b.t, p.body)
+	form := testsupport.HiddenInputs(b.T, p.Body)
 	form.Set("decision", decision)
-	return b.post(issuer+"/consent", form)
-}
-
-// callbackParams returns the query of a redirect to the relying party.
-func callbackParams(t testing.TB, p *page) url.Values {
-	t.Helper()
-	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
-		t.Fatalf("expected a redirect to the client, got %d at %s: %.400s", p.status, p.url, p.body)
-	}
-	if !strings.HasPrefix(p.location, callbackURL) {
-		t.Fatalf("redirect to %q, not to the callback", p.location)
-	}
-	u, err := url.Parse(p.location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Query()
+	return b.PostForm(issuer+"/consent", form)
 }
 
 func pkcePair() (verifier, challenge string) {
@@ -369,12 +235,4 @@ func postForm(t *testing.T, endpoint, clientID, secret string, form url.Values) 
 		}
 	}
 	return resp.StatusCode, resp.Header, decoded
-}
-
-// testLogger discards logs unless LATCHKEY_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("LATCHKEY_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/testsupport"
 )
 
 func TestRedirectURIMatchesExactly(t *testing.T) {
@@ -25,22 +27,22 @@ func TestRedirectURIMatchesExactly(t *testing.T) {
 	for _, redirect := range variants {
 		params := validAuthParams(confidentialID)
 		params.Set("redirect_uri", redirect)
-		got := newBrowser(t).get(authURL(env, params))
-		if got.status != http.StatusBadRequest || got.location != "" {
-			t.Errorf("confidential client, redirect_uri %s: %d, Location %q; want 400 without redirect", redirect, got.status, got.location)
+		got := newBrowser(t).Get(authURL(env, params))
+		if got.Status != http.StatusBadRequest || got.Location != "" {
+			t.Errorf("confidential client, redirect_uri %s: %d, Location %q; want 400 without redirect", redirect, got.Status, got.Location)
 		}
 	}
 
 	params := validAuthParams(publicID)
 	params.Set("redirect_uri", "http://127.0.0.1:53682/callback")
-	if got := newBrowser(t).get(authURL(env, params)); got.url.Path != "/login" {
-		t.Errorf("public client on another loopback port: %d at %s, want the login page (RFC 8252)", got.status, got.url)
+	if got := newBrowser(t).Get(authURL(env, params)); got.URL.Path != "/login" {
+		t.Errorf("public client on another loopback port: %d at %s, want the login page (RFC 8252)", got.Status, got.URL)
 	}
 	for _, redirect := range variants[2:] {
 		params := validAuthParams(publicID)
 		params.Set("redirect_uri", redirect)
-		if got := newBrowser(t).get(authURL(env, params)); got.status != http.StatusBadRequest {
-			t.Errorf("public client, redirect_uri %s: %d, want 400", redirect, got.status)
+		if got := newBrowser(t).Get(authURL(env, params)); got.Status != http.StatusBadRequest {
+			t.Errorf("public client, redirect_uri %s: %d, want 400", redirect, got.Status)
 		}
 	}
 }
@@ -50,8 +52,8 @@ func TestRepeatedParametersAreRejected(t *testing.T) {
 	clientID, secret := env.createClient(t, clientSpec{})
 
 	query := validAuthParams(clientID).Encode() + "&state=second-state-value"
-	if got := newBrowser(t).get(env.issuer + "/oauth2/auth?" + query); got.status != http.StatusBadRequest || got.location != "" {
-		t.Errorf("repeated state: %d, Location %q; want 400", got.status, got.location)
+	if got := newBrowser(t).Get(env.issuer + "/oauth2/auth?" + query); got.Status != http.StatusBadRequest || got.Location != "" {
+		t.Errorf("repeated state: %d, Location %q; want 400", got.Status, got.Location)
 	}
 
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read", "api:read"}}
@@ -71,14 +73,14 @@ func TestCrossSiteFormPostIsRejected(t *testing.T) {
 	_, password := env.createUser(t, "trent")
 
 	b := newBrowser(t)
-	form := formFields(t, b.get(authURL(env, validAuthParams(clientID))).body)
+	form := testsupport.HiddenInputs(t, b.Get(authURL(env, validAuthParams(clientID))).Body)
 	form.Set("username", "trent")
 	form.Set("password", password)
 	req, _ := http.NewRequest(http.MethodPost, env.issuer+"/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://evil.example")
-	if got := b.do(req); got.status != http.StatusForbidden {
-		t.Errorf("login posted from another origin: %d, want 403", got.status)
+	if got := b.Do(req); got.Status != http.StatusForbidden {
+		t.Errorf("login posted from another origin: %d, want 403", got.Status)
 	}
 }
 
@@ -91,7 +93,7 @@ func TestMiscellaneousSpecRules(t *testing.T) {
 	t.Run("prompt none with login", func(t *testing.T) {
 		params := validAuthParams(clientID)
 		params.Set("prompt", "none login")
-		query := callbackParams(t, newBrowser(t).get(authURL(env, params)))
+		query := testsupport.CallbackParams(t, newBrowser(t).Get(authURL(env, params)))
 		if query.Get("error") != "invalid_request" {
 			t.Errorf("error = %q, want invalid_request", query.Get("error"))
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/testsupport"
 )
 
 const postLogoutURL = "http://127.0.0.1:8080/signed-out"
@@ -38,19 +40,19 @@ func TestRPInitiatedLogout(t *testing.T) {
 	token := signedInApp(t, env, b, clientID, secret, "yara", password)
 	idToken := token.Extra("id_token").(string)
 
-	got := b.get(logoutURL(env, url.Values{
+	got := b.Get(logoutURL(env, url.Values{
 		"id_token_hint": {idToken}, "post_logout_redirect_uri": {postLogoutURL}, "state": {"logout-state-1"},
 	}))
-	if got.status != http.StatusSeeOther || !strings.HasPrefix(got.location, postLogoutURL) {
-		t.Fatalf("logout with a hint for the current session: %d, Location %q; want a redirect", got.status, got.location)
+	if got.Status != http.StatusSeeOther || !strings.HasPrefix(got.Location, postLogoutURL) {
+		t.Fatalf("logout with a hint for the current session: %d, Location %q; want a redirect", got.Status, got.Location)
 	}
-	if location, _ := url.Parse(got.location); location.Query().Get("state") != "logout-state-1" {
-		t.Errorf("state not echoed: %s", got.location)
+	if location, _ := url.Parse(got.Location); location.Query().Get("state") != "logout-state-1" {
+		t.Errorf("state not echoed: %s", got.Location)
 	}
 
 	params := validAuthParams(clientID)
 	params.Set("prompt", "none")
-	if query := callbackParams(t, b.get(authURL(env, params))); query.Get("error") != "login_required" {
+	if query := testsupport.CallbackParams(t, b.Get(authURL(env, params))); query.Get("error") != "login_required" {
 		t.Errorf("prompt=none after logout: %v, want login_required", query)
 	}
 	status, _, body := postForm(t, env.issuer+"/oauth2/token", clientID, secret, url.Values{
@@ -66,15 +68,15 @@ func TestLogoutRejectsUnregisteredRedirect(t *testing.T) {
 	b := newBrowser(t)
 	token := signedInApp(t, env, b, clientID, secret, "zack", password)
 
-	got := b.get(logoutURL(env, url.Values{
+	got := b.Get(logoutURL(env, url.Values{
 		"id_token_hint": {token.Extra("id_token").(string)}, "post_logout_redirect_uri": {"https://attacker.example/"},
 	}))
-	if got.status != http.StatusBadRequest || got.location != "" {
-		t.Errorf("unregistered post_logout_redirect_uri: %d, Location %q; want 400 without redirect", got.status, got.location)
+	if got.Status != http.StatusBadRequest || got.Location != "" {
+		t.Errorf("unregistered post_logout_redirect_uri: %d, Location %q; want 400 without redirect", got.Status, got.Location)
 	}
 	params := validAuthParams(clientID)
 	params.Set("prompt", "none")
-	if query := callbackParams(t, b.get(authURL(env, params))); query.Get("code") == "" {
+	if query := testsupport.CallbackParams(t, b.Get(authURL(env, params))); query.Get("code") == "" {
 		t.Errorf("a rejected logout request ended the session: %v", query)
 	}
 }
@@ -94,36 +96,36 @@ func TestLogoutWithoutHintAsksFirst(t *testing.T) {
 	}
 	for name, params := range cases {
 		t.Run(name, func(t *testing.T) {
-			confirm := b.get(logoutURL(env, params))
-			if confirm.status != http.StatusOK || !strings.Contains(confirm.body, "Sign out?") {
-				t.Fatalf("%d: want the confirmation page, got %.200s", confirm.status, confirm.body)
+			confirm := b.Get(logoutURL(env, params))
+			if confirm.Status != http.StatusOK || !strings.Contains(confirm.Body, "Sign out?") {
+				t.Fatalf("%d: want the confirmation page, got %.200s", confirm.Status, confirm.Body)
 			}
-			form := formFields(t, confirm.body)
+			form := testsupport.HiddenInputs(t, confirm.Body)
 			form.Set("decision", "stay")
-			if got := b.post(env.issuer+"/oauth2/logout", form); got.status != http.StatusOK || got.location != "" {
-				t.Errorf("staying signed in: %d, Location %q", got.status, got.location)
+			if got := b.PostForm(env.issuer+"/oauth2/logout", form); got.Status != http.StatusOK || got.Location != "" {
+				t.Errorf("staying signed in: %d, Location %q", got.Status, got.Location)
 			}
 			prompt := validAuthParams(clientID)
 			prompt.Set("prompt", "none")
-			if query := callbackParams(t, b.get(authURL(env, prompt))); query.Get("code") == "" {
+			if query := testsupport.CallbackParams(t, b.Get(authURL(env, prompt))); query.Get("code") == "" {
 				t.Errorf("choosing to stay ended the session: %v", query)
 			}
 		})
 	}
 
-	confirm := b.get(logoutURL(env, cases["missing hint"]))
-	form := formFields(t, confirm.body)
+	confirm := b.Get(logoutURL(env, cases["missing hint"]))
+	form := testsupport.HiddenInputs(t, confirm.Body)
 	form.Set("decision", "logout")
 	req, _ := http.NewRequest(http.MethodPost, env.issuer+"/oauth2/logout", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	got := b.do(req)
-	if got.status != http.StatusSeeOther || !strings.HasPrefix(got.location, postLogoutURL) || !strings.Contains(got.location, "state=s-1") {
-		t.Errorf("confirmed logout: %d, Location %q; want the registered URI with state", got.status, got.location)
+	got := b.Do(req)
+	if got.Status != http.StatusSeeOther || !strings.HasPrefix(got.Location, postLogoutURL) || !strings.Contains(got.Location, "state=s-1") {
+		t.Errorf("confirmed logout: %d, Location %q; want the registered URI with state", got.Status, got.Location)
 	}
 
 	prompt := validAuthParams(clientID)
 	prompt.Set("prompt", "none")
-	if query := callbackParams(t, other.get(authURL(env, prompt))); query.Get("code") == "" {
+	if query := testsupport.CallbackParams(t, other.Get(authURL(env, prompt))); query.Get("code") == "" {
 		t.Errorf("logging out one browser ended the other's session: %v", query)
 	}
 }

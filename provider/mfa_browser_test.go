@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/provider"
 )
 
@@ -69,7 +70,7 @@ func TestBrowserSignInWithTOTP(t *testing.T) {
 	mfaShot := tab.saveScreenshot(t, artifacts, "mfa.png")
 
 	tab.do(t, "typing a wrong code",
-		chromedp.SendKeys(chromedp.CSS(codeInput), wrongCode(t, totpSecret)),
+		chromedp.SendKeys(chromedp.CSS(codeInput), testsupport.WrongTOTPCode(t, totpSecret)),
 		chromedp.Click(chromedp.CSS(verifyButton)),
 		chromedp.WaitVisible(chromedp.CSS(loginError)),
 	)
@@ -78,7 +79,7 @@ func TestBrowserSignInWithTOTP(t *testing.T) {
 	}
 
 	tab.do(t, "typing the code of the authenticator app",
-		chromedp.SendKeys(chromedp.CSS(codeInput), totpCode(t, totpSecret, currentStep()+1)),
+		chromedp.SendKeys(chromedp.CSS(codeInput), testsupport.TOTPCode(t, totpSecret, testsupport.CurrentTOTPStep()+1)),
 	)
 	params := tab.clickToCallback(t, chromedp.CSS(verifyButton))
 	if params.Get("error") != "" {
@@ -104,7 +105,7 @@ func TestBrowserSignInWithTOTP(t *testing.T) {
 	if claims["sub"] != user.ID {
 		t.Errorf("ID token sub = %v, want %s", claims["sub"], user.ID)
 	}
-	if amr := stringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
+	if amr := testsupport.StringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
 		t.Errorf("ID token amr = %v, want [pwd otp]", claims["amr"])
 	}
 	if claims["acr"] != provider.ACRMFA {

@@ -3,17 +3,15 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/mfa"
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -29,7 +27,7 @@ func TestStepUpElevatesSameSession(t *testing.T) {
 	verifier, _ := pkcePair()
 	code := rp.signIn(t, env, b, "mia", password, verifier, "nonce-step-up-password")
 	first := rp.idTokenClaims(t, rp.exchange(t, code, verifier))
-	if amr := stringsClaim(first["amr"]); !slices.Equal(amr, []string{"pwd"}) {
+	if amr := testsupport.StringsClaim(first["amr"]); !slices.Equal(amr, []string{"pwd"}) {
 		t.Errorf("amr after the password = %v, want [pwd]", first["amr"])
 	}
 	if first["acr"] != provider.ACRPassword {
@@ -54,7 +52,7 @@ func TestStepUpElevatesSameSession(t *testing.T) {
 	totpSecret := enrolTOTPInStore(t, env, user)
 
 	silentURL, _ := rp.authorizationURL("state-silent-step-up", stepUp, silent)
-	params := callbackParams(t, b.get(silentURL))
+	params := testsupport.CallbackParams(t, b.Get(silentURL))
 	if params.Get("error") != "interaction_required" {
 		t.Errorf("prompt=none with acr_values=%s: callback %v, want error=interaction_required", provider.ACRMFA, params)
 	}
@@ -63,12 +61,13 @@ func TestStepUpElevatesSameSession(t *testing.T) {
 	}
 
 	stepUpURL, verifier := rp.authorizationURL("state-step-up", stepUp)
-	mfaPage := b.get(stepUpURL)
-	if mfaPage.url.Path != "/login/mfa" || mfaPage.status != http.StatusOK {
+	mfaPage := b.Get(stepUpURL)
+	if mfaPage.URL.Path != "/login/mfa" || mfaPage.Status != http.StatusOK {
 		t.Fatalf("acr_values=%s on a password session: %d at %s, want the MFA page: %.300s",
-			provider.ACRMFA, mfaPage.status, mfaPage.url, mfaPage.body)
+			provider.ACRMFA, mfaPage.Status, mfaPage.URL, mfaPage.Body)
 	}
-	params = callbackParams(t, b.submitCode(env.issuer, mfaPage, totpCode(t, totpSecret, currentStep()+1)))
+	nextCode := testsupport.TOTPCode(t, totpSecret, testsupport.CurrentTOTPStep()+1)
+	params = testsupport.CallbackParams(t, b.SubmitMFACode(env.issuer, mfaPage, nextCode))
 	if params.Get("code") == "" || params.Get("state") != "state-step-up" {
 		t.Fatalf("callback after the second factor = %v, want a code and state-step-up", params)
 	}
@@ -86,7 +85,7 @@ func TestStepUpElevatesSameSession(t *testing.T) {
 	}
 	_, access := decodeJWT(t, token.AccessToken)
 	for name, claims := range map[string]map[string]any{"ID token": elevated, "access token": access} {
-		if amr := stringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
+		if amr := testsupport.StringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
 			t.Errorf("%s amr after the step-up = %v, want [pwd otp]", name, claims["amr"])
 		}
 		if claims["acr"] != provider.ACRMFA {
@@ -171,52 +170,10 @@ func enrolTOTPInStore(t testing.TB, env *testEnv, user *storage.User) string {
 	if err != nil {
 		t.Fatalf("new backup codes: %v", err)
 	}
-	if err := env.store.ConfirmTOTP(ctx, user.ID, currentStep()-2, hashes); err != nil {
+	if err := env.store.ConfirmTOTP(ctx, user.ID, testsupport.CurrentTOTPStep()-2, hashes); err != nil {
 		t.Fatalf("confirm TOTP enrolment: %v", err)
 	}
 	return enrollment.Secret
-}
-
-// currentStep returns the TOTP time step of now.
-func currentStep() int64 {
-	return time.Now().Unix() / int64(mfa.Period/time.Second)
-}
-
-// totpCode returns the TOTP code of step.
-func totpCode(t testing.TB, secret string, step int64) string {
-	t.Helper()
-	code, err := mfa.StepCode(secret, step)
-	if err != nil {
-		t.Fatalf("compute the TOTP code of step %d: %v", step, err)
-	}
-	return code
-}
-
-// wrongCode returns six digits that match no TOTP step near now.
-func wrongCode(t testing.TB, secret string) string {
-	t.Helper()
-	now := currentStep()
-	nearby := map[string]bool{}
-	for step := now - 3; step <= now+3; step++ {
-		nearby[totpCode(t, secret, step)] = true
-	}
-	for candidate := 0; ; candidate++ {
-		code := fmt.Sprintf("%06d", candidate)
-		if !nearby[code] {
-			return code
-		}
-	}
-}
-
-// submitCode fills in and submits the code form shown on mfaPage.
-func (b *browser) submitCode(issuer string, mfaPage *page, code string) *page {
-	b.t.Helper()
-	if mfaPage.url.Path != "/login/mfa" {
-		b.t.Fatalf("expected the MFA page, got %d at %s: %.300s", mfaPage.status, mfaPage.url, mfaPage.body)
-	}
-	form := formFields(b.t, mfaPage.body)
-	form.Set("code", code)
-	return b.post(issuer+"/login/mfa", form)
 }
 
 // cookieValue returns the value of b's cookie named name for issuer, and
@@ -227,7 +184,7 @@ func (b *browser) cookieValue(t testing.TB, issuer, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cookie := range b.client.Jar.Cookies(u) {
+	for _, cookie := range b.Client.Jar.Cookies(u) {
 		if cookie.Name == name {
 			return cookie.Value
 		}
@@ -250,7 +207,7 @@ func (rp *relyingParty) authorizationURL(state string, options ...oauth2.AuthCod
 func (rp *relyingParty) authorize(t *testing.T, b *browser, state string, options ...oauth2.AuthCodeOption) (code, verifier string) {
 	t.Helper()
 	authURL, verifier := rp.authorizationURL(state, options...)
-	params := callbackParams(t, b.get(authURL))
+	params := testsupport.CallbackParams(t, b.Get(authURL))
 	if params.Get("code") == "" || params.Get("state") != state {
 		t.Fatalf("authorization request %s: callback %v, want a code and its state", state, params)
 	}
@@ -281,22 +238,4 @@ func (rp *relyingParty) idTokenClaims(t *testing.T, token *oauth2.Token) map[str
 		t.Fatalf("decode ID token claims: %v", err)
 	}
 	return claims
-}
-
-// stringsClaim converts a JSON array claim to strings. Anything else
-// becomes nil.
-func stringsClaim(value any) []string {
-	items, ok := value.([]any)
-	if !ok {
-		return nil
-	}
-	values := make([]string, 0, len(items))
-	for _, item := range items {
-		text, ok := item.(string)
-		if !ok {
-			return nil
-		}
-		values = append(values, text)
-	}
-	return values
 }

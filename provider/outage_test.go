@@ -25,8 +25,8 @@ func TestDatabaseOutageGives503(t *testing.T) {
 		t.Errorf("/health/ready = %d, want 503", resp.StatusCode)
 	}
 
-	got := newBrowser(t).get(authURL(env, validAuthParams(clientID)))
-	if got.status != http.StatusServiceUnavailable || got.location != "" {
-		t.Errorf("authorize during outage: %d, Location %q; want 503 without redirect", got.status, got.location)
+	got := newBrowser(t).Get(authURL(env, validAuthParams(clientID)))
+	if got.Status != http.StatusServiceUnavailable || got.Location != "" {
+		t.Errorf("authorize during outage: %d, Location %q; want 503 without redirect", got.Status, got.Location)
 	}
 }

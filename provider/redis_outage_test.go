@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -81,12 +82,12 @@ func TestRedisOutageGives503AndRecovers(t *testing.T) {
 	_, password := env.createUser(t, "peggy")
 
 	b := newBrowser(t)
-	callbackParams(t, b.login(env.issuer, b.get(authURL(env, validAuthParams(clientID))), "peggy", password))
+	testsupport.CallbackParams(t, b.Login(env.issuer, b.Get(authURL(env, validAuthParams(clientID))), "peggy", password))
 
 	redis.stop()
-	got := b.get(authURL(env, validAuthParams(clientID)))
-	if got.status != http.StatusServiceUnavailable || got.location != "" {
-		t.Errorf("authorize with Redis down: %d, Location %q; want 503 without redirect", got.status, got.location)
+	got := b.Get(authURL(env, validAuthParams(clientID)))
+	if got.Status != http.StatusServiceUnavailable || got.Location != "" {
+		t.Errorf("authorize with Redis down: %d, Location %q; want 503 without redirect", got.Status, got.Location)
 	}
 	ready, err := http.Get(env.issuer + "/health/ready")
 	if err != nil {
@@ -100,11 +101,11 @@ func TestRedisOutageGives503AndRecovers(t *testing.T) {
 	// A new, empty Redis on the same port: the old session is gone, so the
 	// person signs in again, without a restart of the provider.
 	startRedis(t, port)
-	next := b.get(authURL(env, validAuthParams(clientID)))
-	if next.url.Path != "/login" {
-		t.Fatalf("after Redis returned: %d at %s, want the login page", next.status, next.url)
+	next := b.Get(authURL(env, validAuthParams(clientID)))
+	if next.URL.Path != "/login" {
+		t.Fatalf("after Redis returned: %d at %s, want the login page", next.Status, next.URL)
 	}
-	if query := callbackParams(t, b.login(env.issuer, next, "peggy", password)); query.Get("code") == "" {
+	if query := testsupport.CallbackParams(t, b.Login(env.issuer, next, "peggy", password)); query.Get("code") == "" {
 		t.Errorf("sign-in after Redis returned failed: %v", query)
 	}
 }

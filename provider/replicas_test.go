@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/testsupport"
 )
 
 func TestReplicasShareTokensAndKeys(t *testing.T) {
@@ -61,18 +63,18 @@ func TestLoginSessionSharedByReplicas(t *testing.T) {
 	_, password := first.createUser(t, "niaj")
 
 	b := newBrowser(t)
-	callbackParams(t, b.login(first.issuer, b.get(authURL(first, validAuthParams(clientID))), "niaj", password))
+	testsupport.CallbackParams(t, b.Login(first.issuer, b.Get(authURL(first, validAuthParams(clientID))), "niaj", password))
 
 	// The browser carries the first replica's session cookie to the second,
 	// as it would behind a load balancer serving both under one host.
 	firstURL, _ := url.Parse(first.issuer)
 	secondURL, _ := url.Parse(second.server.URL)
-	b.client.Jar.SetCookies(secondURL, b.client.Jar.Cookies(firstURL))
+	b.Client.Jar.SetCookies(secondURL, b.Client.Jar.Cookies(firstURL))
 
 	params := validAuthParams(clientID)
 	params.Set("prompt", "none")
-	got := b.get(second.server.URL + "/oauth2/auth?" + params.Encode())
-	if query := callbackParams(t, got); query.Get("code") == "" {
+	got := b.Get(second.server.URL + "/oauth2/auth?" + params.Encode())
+	if query := testsupport.CallbackParams(t, got); query.Get("code") == "" {
 		t.Errorf("second replica does not know the login session: %v", query)
 	}
 }

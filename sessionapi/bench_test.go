@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
@@ -29,8 +30,8 @@ func BenchmarkListSessions(b *testing.B) {
 	skipUnlessRedis(b)
 	env := newTestEnv(b)
 	_, password := env.createUser(b, "bea")
-	token := env.signIn(b, env.newBrowser(b, chromeOnWindows), env.app, "bea", password, personScopes)
-	userID, _ := jwtPayload(b, token.AccessToken)["sub"].(string)
+	token := env.app.SignIn(b, env.newBrowser(b, chromeOnWindows), "bea", password, personScopes)
+	userID, _ := testsupport.JWTPayload(b, token.AccessToken)["sub"].(string)
 	third := env.createClient(b, "Third app", "")
 
 	ctx := context.Background()
@@ -48,7 +49,7 @@ func BenchmarkListSessions(b *testing.B) {
 			IdleTimeout: 2 * time.Hour,
 			UserAgent:   firefoxOnLinux,
 			RemoteAddr:  "127.0.0.1",
-			Clients:     []string{env.app.id, env.other.id, third.id},
+			Clients:     []string{env.app.ID, env.other.ID, third.ID},
 		}
 		if err := env.sessions.Create(ctx, session); err != nil {
 			b.Fatalf("create session %d: %v", i, err)
@@ -94,18 +95,18 @@ func BenchmarkSessionCheck(b *testing.B) {
 	skipUnlessRedis(b)
 	env := newTestEnv(b)
 	_, password := env.createUser(b, "ben")
-	token := env.signIn(b, env.newBrowser(b, chromeOnWindows), env.app, "ben", password, personScopes)
+	token := env.app.SignIn(b, env.newBrowser(b, chromeOnWindows), "ben", password, personScopes)
 	ctx := context.Background()
 
 	verifiers := []struct {
 		name         string
 		sessionCheck func(ctx context.Context, sid string) error
 	}{
-		{"with_check", sessionAlive(env.sessions)},
+		{"with_check", testsupport.SessionAlive(env.sessions)},
 		{"without_check", nil},
 	}
 	for _, v := range verifiers {
-		verifier := newVerifier(b, env.issuer, v.sessionCheck)
+		verifier := testsupport.NewVerifier(b, env.issuer, v.sessionCheck)
 		b.Run(v.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -3,18 +3,10 @@ package sessionapi_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,12 +15,11 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
-	"github.com/ory/fosite"
-	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/bearer"
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/logout"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/sessionapi"
@@ -36,10 +27,6 @@ import (
 	"github.com/latchkey/latchkey/storage/storagetest"
 	"github.com/latchkey/latchkey/userapi"
 )
-
-// callbackURL is the redirect URI of the test clients. Nothing listens
-// there, because the browser stops at the provider's redirect.
-const callbackURL = "http://127.0.0.1:8080/callback"
 
 // cursorPurpose is the key purpose cmd/latchkey derives the user API's
 // cursor key with.
@@ -88,13 +75,8 @@ type testEnv struct {
 	receiver    *logoutReceiver
 
 	// app registered a back-channel logout URI, and other did not.
-	app   testClient
-	other testClient
-}
-
-// testClient is a registered first-party confidential client.
-type testClient struct {
-	id, name, secret string
+	app   testsupport.OAuthClient
+	other testsupport.OAuthClient
 }
 
 func newTestEnv(t testing.TB) *testEnv {
@@ -136,10 +118,10 @@ func newTestEnv(t testing.TB) *testEnv {
 	// the notifier first and no delivery meets a closed receiver.
 	env.receiver = newLogoutReceiver(t)
 
-	providerListener := listen(t)
+	providerListener := testsupport.Listen(t)
 	env.issuer = "http://" + providerListener.Addr().String()
 	env.notifier, err = backchannel.New(backchannel.Config{
-		Issuer: env.issuer, Signer: keys, Logger: testLogger(), Backoff: 10 * time.Millisecond,
+		Issuer: env.issuer, Signer: keys, Logger: testsupport.Logger(), Backoff: 10 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("new back-channel notifier: %v", err)
@@ -147,17 +129,17 @@ func newTestEnv(t testing.TB) *testEnv {
 	notifierCtx, stopNotifier := context.WithCancel(context.Background())
 	t.Cleanup(stopNotifier)
 	env.notifier.Start(notifierCtx)
-	ender := logout.NewEnder(env.sessions, env.store, env.notifier, testLogger())
+	ender := logout.NewEnder(env.sessions, env.store, env.notifier, testsupport.Logger())
 
 	p, err := provider.New(provider.Config{
-		Issuer: env.issuer, SystemSecret: env.secret, Logger: testLogger(), SessionEnder: ender,
+		Issuer: env.issuer, SystemSecret: env.secret, Logger: testsupport.Logger(), SessionEnder: ender,
 	}, env.store, env.sessions, keys)
 	if err != nil {
 		t.Fatalf("new provider: %v", err)
 	}
-	serve(t, providerListener, p.Handler())
+	testsupport.Serve(t, providerListener, p.Handler())
 
-	env.verifier = newVerifier(t, env.issuer, sessionAlive(env.sessions))
+	env.verifier = testsupport.NewVerifier(t, env.issuer, testsupport.SessionAlive(env.sessions))
 	cursorKey, err := provider.DeriveKey(env.secret, cursorPurpose)
 	if err != nil {
 		t.Fatalf("derive cursor key: %v", err)
@@ -166,35 +148,25 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatalf("new MFA codec: %v", err)
 	}
-	users, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: testLogger(), SessionEnder: ender, MFACodec: mfaCodec},
+	users, err := userapi.New(userapi.Config{CursorKey: cursorKey, Logger: testsupport.Logger(), SessionEnder: ender, MFACodec: mfaCodec},
 		env.store, env.sessions, env.verifier)
 	if err != nil {
 		t.Fatalf("new user API: %v", err)
 	}
-	userAPIListener := listen(t)
+	userAPIListener := testsupport.Listen(t)
 	env.userAPIURL = "http://" + userAPIListener.Addr().String()
-	serve(t, userAPIListener, users.Handler())
+	testsupport.Serve(t, userAPIListener, users.Handler())
 
-	env.sessionHandler = sessionapi.New(env.store, env.sessions, ender, env.verifier, testLogger()).Handler()
-	sessionAPIListener := listen(t)
+	env.sessionHandler = sessionapi.New(env.store, env.sessions, ender, env.verifier, testsupport.Logger()).Handler()
+	sessionAPIListener := testsupport.Listen(t)
 	env.sessionAPIURL = "http://" + sessionAPIListener.Addr().String()
-	serve(t, sessionAPIListener, env.sessionHandler)
+	testsupport.Serve(t, sessionAPIListener, env.sessionHandler)
 
 	env.app = env.createClient(t, "Back-channel app", env.receiver.url())
 	env.other = env.createClient(t, "Front-channel app", "")
 
-	// Every test leaves an audit log whose hash chain must verify. Cleanups
-	// run last-in first-out, so this runs while the database is still open.
-	t.Cleanup(func() {
-		result, err := env.store.VerifyAuditChain(context.Background())
-		if err != nil {
-			t.Errorf("verify audit chain: %v", err)
-			return
-		}
-		if result.BrokenSeq != 0 {
-			t.Errorf("audit chain broken at seq %d (%s) after %d intact rows", result.BrokenSeq, result.Reason, result.Checked)
-		}
-	})
+	// Every test leaves an audit log whose hash chain must verify.
+	testsupport.CheckAuditChainAtCleanup(t, env.store)
 	return env
 }
 
@@ -229,60 +201,6 @@ func deleteRedisKeys(t testing.TB, prefix string) {
 	}
 }
 
-// sessionAlive is the session check of `latchkey serve`: a token whose
-// login session has ended is invalid, and a failing session store makes the
-// check unavailable.
-func sessionAlive(sessions storagetest.SessionStore) func(ctx context.Context, sid string) error {
-	return func(ctx context.Context, sid string) error {
-		_, err := sessions.Get(ctx, sid)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, fosite.ErrNotFound):
-			return errors.New("the login session of this token has ended")
-		default:
-			return fmt.Errorf("%w: %v", bearer.ErrUnavailable, err)
-		}
-	}
-}
-
-// newVerifier returns an access token verifier for the provider at issuer
-// that has fetched its keys. sessionCheck may be nil.
-func newVerifier(t testing.TB, issuer string, sessionCheck func(ctx context.Context, sid string) error) *bearer.Verifier {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	verifier, err := bearer.New(ctx, bearer.Config{
-		Issuer: issuer, Audience: issuer, Logger: testLogger(), SessionCheck: sessionCheck,
-	})
-	if err != nil {
-		t.Fatalf("new token verifier: %v", err)
-	}
-	if err := verifier.Refresh(ctx); err != nil {
-		t.Fatalf("fetch the provider's keys: %v", err)
-	}
-	return verifier
-}
-
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return listener
-}
-
-// serve serves handler on listener until the test ends.
-func serve(t testing.TB, listener net.Listener, handler http.Handler) {
-	t.Helper()
-	server := httptest.NewUnstartedServer(handler)
-	server.Listener.Close()
-	server.Listener = listener
-	server.Start()
-	t.Cleanup(server.Close)
-}
-
 // newReplica starts a second provider on the env's database and session
 // store, each through a connection pool of its own, with the env's issuer
 // and system secret, as another replica behind the same load balancer
@@ -309,34 +227,23 @@ func (e *testEnv) newReplica(t testing.TB) string {
 	if err := keys.Load(ctx); err != nil {
 		t.Fatalf("load the replica's signing keys: %v", err)
 	}
-	p, err := provider.New(provider.Config{Issuer: e.issuer, SystemSecret: e.secret, Logger: testLogger()}, store, sessions, keys)
+	p, err := provider.New(provider.Config{Issuer: e.issuer, SystemSecret: e.secret, Logger: testsupport.Logger()}, store, sessions, keys)
 	if err != nil {
 		t.Fatalf("new replica provider: %v", err)
 	}
-	listener := listen(t)
-	serve(t, listener, p.Handler())
+	listener := testsupport.Listen(t)
+	testsupport.Serve(t, listener, p.Handler())
 	return "http://" + listener.Addr().String()
 }
 
 // createClient registers a first-party confidential client that may
 // request the admin scope. backchannelURI may be empty.
-func (e *testEnv) createClient(t testing.TB, name, backchannelURI string) testClient {
+func (e *testEnv) createClient(t testing.TB, name, backchannelURI string) testsupport.OAuthClient {
 	t.Helper()
-	ctx := context.Background()
-	hasher, err := provider.NewSecretHasher(e.secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := provider.GenerateClientSecret()
-	hash, err := hasher.Hash(ctx, []byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
 	client := &storage.Client{
 		ID:                       uuid.NewString(),
 		Name:                     name,
-		SecretHash:               hash,
-		RedirectURIs:             []string{callbackURL},
+		RedirectURIs:             []string{testsupport.CallbackURL},
 		GrantTypes:               []string{"authorization_code", "refresh_token", "client_credentials"},
 		ResponseTypes:            []string{"code"},
 		Scopes:                   []string{"openid", "profile", "email", "offline_access", "account", "admin"},
@@ -345,279 +252,45 @@ func (e *testEnv) createClient(t testing.TB, name, backchannelURI string) testCl
 		IDTokenSignedResponseAlg: provider.AlgRS256,
 		BackchannelLogoutURI:     backchannelURI,
 	}
-	if err := e.store.CreateClient(ctx, client); err != nil {
-		t.Fatalf("create client %s: %v", name, err)
-	}
-	return testClient{id: client.ID, name: name, secret: secret}
+	secret := testsupport.CreateClient(t, e.store, e.secret, client)
+	return testsupport.OAuthClient{Issuer: e.issuer, ID: client.ID, Name: name, Secret: secret}
 }
 
 // createUser creates a user with a random password and returns both.
 // Each user costs one argon2id hash, so tests create few.
 func (e *testEnv) createUser(t testing.TB, username string) (*storage.User, string) {
 	t.Helper()
-	password := rand.Text()
-	user := &storage.User{
-		ID:            uuid.NewString(),
-		Username:      username,
-		Email:         username + "@example.com",
-		EmailVerified: true,
-		PasswordHash:  provider.HashPassword(password),
-		Name:          "Test " + username,
-	}
-	if err := e.store.CreateUser(context.Background(), user); err != nil {
-		t.Fatalf("create user %s: %v", username, err)
-	}
-	return user, password
+	return testsupport.CreateUser(t, e.store, username)
 }
 
 // assignRole gives user the role named roleName directly in the store.
 func (e *testEnv) assignRole(t testing.TB, user *storage.User, roleName string) {
 	t.Helper()
-	ctx := context.Background()
-	role, err := e.store.GetRole(ctx, roleName)
-	if err != nil {
-		t.Fatalf("get role %s: %v", roleName, err)
-	}
-	if err := e.store.AssignRole(ctx, user.ID, role.ID); err != nil {
-		t.Fatalf("assign role %s to %s: %v", roleName, user.Username, err)
-	}
+	testsupport.AssignRole(t, e.store, user, roleName)
 }
 
-func (e *testEnv) oauthConfig(client testClient, scopes []string) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID:     client.id,
-		ClientSecret: client.secret,
-		Endpoint: oauth2.Endpoint{
-			AuthURL:   e.issuer + "/oauth2/auth",
-			TokenURL:  e.issuer + "/oauth2/token",
-			AuthStyle: oauth2.AuthStyleInHeader,
+// newBrowser returns a person's browser with a fixed User-Agent header. It
+// follows redirects inside the provider and its replicas on 127.0.0.1, and
+// stops at any redirect that leaves them, such as the one to the client's
+// callback.
+func (e *testEnv) newBrowser(t testing.TB, userAgent string) *testsupport.Browser {
+	t.Helper()
+	return testsupport.NewBrowser(t, testsupport.BrowserOptions{
+		UserAgent: userAgent,
+		StopAt: func(next *http.Request) bool {
+			return next.URL.Hostname() != "127.0.0.1" || strings.HasPrefix(next.URL.String(), testsupport.CallbackURL)
 		},
-		RedirectURL: callbackURL,
-		Scopes:      scopes,
-	}
-}
-
-// browser is a person's browser: a cookie jar, a fixed User-Agent header,
-// redirects followed inside the provider, and a stop at any redirect that
-// leaves it, such as the one to the client's callback.
-type browser struct {
-	t      testing.TB
-	client *http.Client
-}
-
-func (e *testEnv) newBrowser(t testing.TB, userAgent string) *browser {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, client: &http.Client{
-		Jar:       jar,
-		Timeout:   30 * time.Second,
-		Transport: userAgentTransport{userAgent: userAgent, base: http.DefaultTransport},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Hostname() != "127.0.0.1" || strings.HasPrefix(req.URL.String(), callbackURL) {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}}
-}
-
-// userAgentTransport sets the User-Agent header of every request.
-type userAgentTransport struct {
-	userAgent string
-	base      http.RoundTripper
-}
-
-func (u userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("User-Agent", u.userAgent)
-	return u.base.RoundTrip(req)
-}
-
-// page is a fetched response with its body read.
-type page struct {
-	status   int
-	location string
-	url      *url.URL
-	body     string
-}
-
-func (b *browser) do(req *http.Request) *page {
-	b.t.Helper()
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatalf("read %s %s: %v", req.Method, req.URL, err)
-	}
-	return &page{status: resp.StatusCode, location: resp.Header.Get("Location"), url: resp.Request.URL, body: string(body)}
-}
-
-func (b *browser) get(rawURL string) *page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-// login fills in and submits the login form shown on loginPage.
-func (b *browser) login(issuer string, loginPage *page, username, password string) *page {
-	b.t.Helper()
-	if loginPage.url.Path != "/login" || loginPage.status != http.StatusOK {
-		b.t.Fatalf("expected the login page, got %d at %s: %.300s", loginPage.status, loginPage.url, loginPage.body)
-	}
-	form := hiddenInputs(b.t, loginPage.body)
-	for _, name := range []string{"flow", "csrf_token"} {
-		if form.Get(name) == "" {
-			b.t.Fatalf("login page has no hidden input %s: %.300s", name, loginPage.body)
-		}
-	}
-	form.Set("username", username)
-	form.Set("password", password)
-	req, err := http.NewRequest(http.MethodPost, issuer+"/login", strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-// hiddenInputs returns the values of a page's hidden inputs.
-func hiddenInputs(t testing.TB, body string) url.Values {
-	t.Helper()
-	doc, err := html.Parse(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse page: %v", err)
-	}
-	values := url.Values{}
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "input" {
-			attributes := map[string]string{}
-			for _, attribute := range n.Attr {
-				attributes[attribute.Key] = attribute.Val
-			}
-			if attributes["type"] == "hidden" {
-				values.Set(attributes["name"], attributes["value"])
-			}
-		}
-		for child := n.FirstChild; child != nil; child = child.NextSibling {
-			walk(child)
-		}
-	}
-	walk(doc)
-	return values
-}
-
-// callbackParams returns the query of the provider's redirect to the
-// client's callback.
-func callbackParams(t testing.TB, p *page) url.Values {
-	t.Helper()
-	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
-		t.Fatalf("expected a redirect to the client, got %d at %s: %.400s", p.status, p.url, p.body)
-	}
-	if !strings.HasPrefix(p.location, callbackURL+"?") {
-		t.Fatalf("expected a redirect to %s, got one to %q", callbackURL, p.location)
-	}
-	u, err := url.Parse(p.location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Query()
-}
-
-// authorizationURL returns an authorization request URL of client with
-// PKCE S256, its state and its code verifier.
-func (e *testEnv) authorizationURL(client testClient, scopes []string, options ...oauth2.AuthCodeOption) (string, string, string) {
-	verifier := oauth2.GenerateVerifier()
-	state := "state-" + rand.Text()
-	options = append(options, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-"+rand.Text()))
-	return e.oauthConfig(client, scopes).AuthCodeURL(state, options...), state, verifier
-}
-
-// signIn runs the authorization code flow with PKCE for client in b,
-// submitting the login form if the provider shows it, and exchanges the
-// code.
-func (e *testEnv) signIn(t testing.TB, b *browser, client testClient, username, password string, scopes []string) *oauth2.Token {
-	t.Helper()
-	authURL, state, verifier := e.authorizationURL(client, scopes)
-	next := b.get(authURL)
-	if next.url.Path == "/login" {
-		next = b.login(e.issuer, next, username, password)
-	}
-	params := callbackParams(t, next)
-	if params.Get("error") != "" {
-		t.Fatalf("authorization failed for %s: %s: %s", username, params.Get("error"), params.Get("error_description"))
-	}
-	if params.Get("state") != state {
-		t.Fatalf("callback state = %q, expected %q", params.Get("state"), state)
-	}
-
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: 30 * time.Second})
-	token, err := e.oauthConfig(client, scopes).Exchange(ctx, params.Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("exchange the code of %s: %v", username, err)
-	}
-	return token
+	})
 }
 
 // silentAuthorization sends an authorization request of the app client with
 // prompt=none from b to the provider at baseURL and returns the callback's
 // query. The query contains a code while b's login session lives and
 // error=login_required once it has ended.
-func (e *testEnv) silentAuthorization(t testing.TB, b *browser, baseURL string) url.Values {
+func (e *testEnv) silentAuthorization(t testing.TB, b *testsupport.Browser, baseURL string) url.Values {
 	t.Helper()
-	authURL, _, _ := e.authorizationURL(e.app, personScopes, oauth2.SetAuthURLParam("prompt", "none"))
-	return callbackParams(t, b.get(baseURL+strings.TrimPrefix(authURL, e.issuer)))
-}
-
-// refresh exchanges a refresh token of the app client and returns the
-// status and the decoded JSON body.
-func (e *testEnv) refresh(t testing.TB, refreshToken string) (int, map[string]any) {
-	t.Helper()
-	return e.tokenRequest(t, e.app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
-}
-
-// clientCredentialsToken returns an access token of the app client acting
-// for itself.
-func (e *testEnv) clientCredentialsToken(t testing.TB, scope string) string {
-	t.Helper()
-	status, body := e.tokenRequest(t, e.app, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
-	if status != http.StatusOK {
-		t.Fatalf("client_credentials grant: status %d, expected 200: %v", status, body)
-	}
-	token, _ := body["access_token"].(string)
-	if token == "" {
-		t.Fatalf("client_credentials response has no access_token: %v", body)
-	}
-	return token
-}
-
-func (e *testEnv) tokenRequest(t testing.TB, client testClient, form url.Values) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(client.id), url.QueryEscape(client.secret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /oauth2/token: %v", err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("POST /oauth2/token: status %d with a body that is not JSON: %v", resp.StatusCode, err)
-	}
-	return resp.StatusCode, body
+	authURL, _, _ := e.app.AuthorizationURL(personScopes, oauth2.SetAuthURLParam("prompt", "none"))
+	return testsupport.CallbackParams(t, b.Get(baseURL+strings.TrimPrefix(authURL, e.issuer)))
 }
 
 // userinfoStatus returns the status of the provider's UserInfo endpoint for
@@ -637,103 +310,18 @@ func (e *testEnv) userinfoStatus(t testing.TB, accessToken string) int {
 	return resp.StatusCode
 }
 
-// apiResponse is a response of the session API or the user API with its
-// body read.
-type apiResponse struct {
-	method, path string
-	status       int
-	header       http.Header
-	body         []byte
-}
-
 // sessionAPI sends a request to the session API with accessToken as the
 // bearer token, which may be empty.
-func (e *testEnv) sessionAPI(t testing.TB, accessToken, method, path string) *apiResponse {
+func (e *testEnv) sessionAPI(t testing.TB, accessToken, method, path string) *testsupport.APIResponse {
 	t.Helper()
-	return callAPI(t, e.sessionAPIURL, accessToken, method, path)
+	return testsupport.APIClient{BaseURL: e.sessionAPIURL, UserAgent: apiUserAgent}.Call(t, accessToken, method, path, nil)
 }
 
 // userAPI sends a request to the user API with accessToken as the bearer
 // token.
-func (e *testEnv) userAPI(t testing.TB, accessToken, method, path string) *apiResponse {
+func (e *testEnv) userAPI(t testing.TB, accessToken, method, path string) *testsupport.APIResponse {
 	t.Helper()
-	return callAPI(t, e.userAPIURL, accessToken, method, path)
-}
-
-func callAPI(t testing.TB, baseURL, accessToken, method, path string) *apiResponse {
-	t.Helper()
-	req, err := http.NewRequest(method, baseURL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accessToken != "" {
-		req.Header.Set("Authorization", "Bearer "+accessToken)
-	}
-	req.Header.Set("User-Agent", apiUserAgent)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s %s: %v", method, path, err)
-	}
-	return &apiResponse{method: method, path: path, status: resp.StatusCode, header: resp.Header, body: data}
-}
-
-// expectStatus fails the test now unless the response has status want.
-func (r *apiResponse) expectStatus(t testing.TB, want int) {
-	t.Helper()
-	if r.status != want {
-		t.Fatalf("%s %s: status %d, expected %d: %.500s", r.method, r.path, r.status, want, r.body)
-	}
-}
-
-// decode reads the JSON body into target.
-func (r *apiResponse) decode(t testing.TB, target any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, target); err != nil {
-		t.Fatalf("%s %s: body is not the expected JSON (%v): %.500s", r.method, r.path, err, r.body)
-	}
-}
-
-// problem is an RFC 9457 problem document as the APIs write it.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field  string `json:"field"`
-		Detail string `json:"detail"`
-	} `json:"errors"`
-}
-
-// problem checks that the response is a problem document with status want
-// and returns it.
-func (r *apiResponse) problem(t testing.TB, want int) problem {
-	t.Helper()
-	r.expectStatus(t, want)
-	if contentType := r.header.Get("Content-Type"); !strings.HasPrefix(contentType, "application/problem+json") {
-		t.Errorf("%s %s: Content-Type %q, expected application/problem+json", r.method, r.path, contentType)
-	}
-	var document problem
-	r.decode(t, &document)
-	if document.Status != want {
-		t.Errorf("%s %s: problem status %d, expected %d", r.method, r.path, document.Status, want)
-	}
-	return document
-}
-
-// expectInvalidToken checks that the response rejects the bearer token as
-// invalid_token (RFC 6750 §3.1).
-func (r *apiResponse) expectInvalidToken(t testing.TB) {
-	t.Helper()
-	r.problem(t, http.StatusUnauthorized)
-	if challenge := r.header.Get("WWW-Authenticate"); !strings.Contains(challenge, `error="invalid_token"`) {
-		t.Errorf("%s %s: WWW-Authenticate %q, expected error=\"invalid_token\"", r.method, r.path, challenge)
-	}
+	return testsupport.APIClient{BaseURL: e.userAPIURL, UserAgent: apiUserAgent}.Call(t, accessToken, method, path, nil)
 }
 
 // sessionBody is a login session as the session API lists it.
@@ -772,23 +360,23 @@ func (s sessionBody) clientIDs() []string {
 func (e *testEnv) listSessions(t testing.TB, accessToken, path string) map[string]sessionBody {
 	t.Helper()
 	response := e.sessionAPI(t, accessToken, http.MethodGet, path)
-	response.expectStatus(t, http.StatusOK)
-	if cacheControl := response.header.Get("Cache-Control"); cacheControl != "no-store" {
+	response.ExpectStatus(t, http.StatusOK)
+	if cacheControl := response.Header.Get("Cache-Control"); cacheControl != "no-store" {
 		t.Errorf("GET %s: Cache-Control %q, expected no-store", path, cacheControl)
 	}
 	var list struct {
 		Sessions []sessionBody `json:"sessions"`
 	}
-	response.decode(t, &list)
+	response.Decode(t, &list)
 	if list.Sessions == nil {
-		t.Fatalf("GET %s: sessions is not a JSON array: %s", path, response.body)
+		t.Fatalf("GET %s: sessions is not a JSON array: %s", path, response.Body)
 	}
 	byID := map[string]sessionBody{}
 	for _, session := range list.Sessions {
 		byID[session.ID] = session
 	}
 	if len(byID) != len(list.Sessions) {
-		t.Errorf("GET %s lists a session twice: %s", path, response.body)
+		t.Errorf("GET %s lists a session twice: %s", path, response.Body)
 	}
 	return byID
 }
@@ -831,29 +419,11 @@ type statsBody struct {
 // login session's public id.
 func sessionID(t testing.TB, token *oauth2.Token) string {
 	t.Helper()
-	sid, _ := jwtPayload(t, token.AccessToken)["sid"].(string)
+	sid, _ := testsupport.JWTPayload(t, token.AccessToken)["sid"].(string)
 	if sid == "" {
 		t.Fatal("access token has no sid claim")
 	}
 	return sid
-}
-
-// jwtPayload decodes the payload of a compact JWT without verifying it.
-func jwtPayload(t testing.TB, raw string) map[string]any {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a compact JWT: %d parts", len(parts))
-	}
-	data, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("decode JWT payload: %v", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(data, &claims); err != nil {
-		t.Fatalf("JWT payload is not JSON: %v", err)
-	}
-	return claims
 }
 
 // sessionEndedEvents returns the session.ended audit events whose subject
@@ -1025,12 +595,4 @@ func getJSON(t testing.TB, rawURL string, target any) {
 	if err := json.NewDecoder(resp.Body).Decode(target); err != nil {
 		t.Fatalf("GET %s: body is not the expected JSON: %v", rawURL, err)
 	}
-}
-
-// testLogger discards logs unless LATCHKEY_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("LATCHKEY_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
@@ -17,9 +18,9 @@ func TestEndOtherBrowserEverywhere(t *testing.T) {
 	env := newTestEnv(t)
 	user, password := env.createUser(t, "dana")
 	browserA := env.newBrowser(t, chromeOnWindows)
-	tokenA := env.signIn(t, browserA, env.app, "dana", password, personScopes)
+	tokenA := env.app.SignIn(t, browserA, "dana", password, personScopes)
 	browserB := env.newBrowser(t, firefoxOnLinux)
-	tokenB := env.signIn(t, browserB, env.app, "dana", password, personScopes)
+	tokenB := env.app.SignIn(t, browserB, "dana", password, personScopes)
 	sidA, sidB := sessionID(t, tokenA), sessionID(t, tokenB)
 	if sidA == sidB {
 		t.Fatalf("two browsers share the login session %s", sidA)
@@ -69,11 +70,11 @@ func TestEndOtherBrowserEverywhere(t *testing.T) {
 		if !slices.Equal(session.AMR, []string{"pwd"}) {
 			t.Errorf("session %s: amr %v, expected [pwd]", want.name, session.AMR)
 		}
-		if ids := session.clientIDs(); !slices.Equal(ids, []string{env.app.id}) {
-			t.Errorf("session %s: clients %v, expected [%s]", want.name, ids, env.app.id)
+		if ids := session.clientIDs(); !slices.Equal(ids, []string{env.app.ID}) {
+			t.Errorf("session %s: clients %v, expected [%s]", want.name, ids, env.app.ID)
 		}
-		if len(session.Clients) == 1 && session.Clients[0].Name != env.app.name {
-			t.Errorf("session %s: client name %q, expected %q", want.name, session.Clients[0].Name, env.app.name)
+		if len(session.Clients) == 1 && session.Clients[0].Name != env.app.Name {
+			t.Errorf("session %s: client name %q, expected %q", want.name, session.Clients[0].Name, env.app.Name)
 		}
 		if session.CreatedAt.IsZero() || session.AuthTime.IsZero() || session.LastActiveAt.IsZero() {
 			t.Errorf("session %s: created_at %v, auth_time %v, last_active_at %v, expected all set",
@@ -87,18 +88,18 @@ func TestEndOtherBrowserEverywhere(t *testing.T) {
 		}
 	}
 
-	env.sessionAPI(t, tokenA.AccessToken, http.MethodDelete, "/v1/sessions/"+sidB).expectStatus(t, http.StatusNoContent)
+	env.sessionAPI(t, tokenA.AccessToken, http.MethodDelete, "/v1/sessions/"+sidB).ExpectStatus(t, http.StatusNoContent)
 
 	t.Run("B signed out", func(t *testing.T) {
 		if params := env.silentAuthorization(t, browserB, env.issuer); params.Get("error") != "login_required" {
 			t.Errorf("prompt=none in B: callback %v, expected error=login_required", params)
 		}
-		status, body := env.refresh(t, tokenB.RefreshToken)
+		status, body := env.app.Refresh(t, tokenB.RefreshToken)
 		if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Errorf("B's refresh token: status %d %v, expected 400 invalid_grant", status, body)
 		}
-		env.userAPI(t, tokenB.AccessToken, http.MethodGet, "/v1/me").expectInvalidToken(t)
-		env.sessionAPI(t, tokenB.AccessToken, http.MethodGet, "/v1/sessions").expectInvalidToken(t)
+		env.userAPI(t, tokenB.AccessToken, http.MethodGet, "/v1/me").ExpectInvalidToken(t)
+		env.sessionAPI(t, tokenB.AccessToken, http.MethodGet, "/v1/sessions").ExpectInvalidToken(t)
 		if status := env.userinfoStatus(t, tokenB.AccessToken); status != http.StatusUnauthorized {
 			t.Errorf("B's access token at the provider's UserInfo endpoint: status %d, expected 401", status)
 		}
@@ -118,7 +119,7 @@ func TestEndOtherBrowserEverywhere(t *testing.T) {
 		if len(received) != 1 {
 			t.Fatalf("back-channel receiver got %d logout tokens, expected 1", len(received))
 		}
-		env.checkLogoutToken(t, env.verifyLogoutToken(t, received[0]), env.app.id, user.ID, sidB)
+		env.checkLogoutToken(t, env.verifyLogoutToken(t, received[0]), env.app.ID, user.ID, sidB)
 	})
 
 	t.Run("A keeps working", func(t *testing.T) {
@@ -130,11 +131,11 @@ func TestEndOtherBrowserEverywhere(t *testing.T) {
 		if status := env.userinfoStatus(t, tokenA.AccessToken); status != http.StatusOK {
 			t.Errorf("A's access token at the provider's UserInfo endpoint: status %d, expected 200", status)
 		}
-		status, body := env.refresh(t, tokenA.RefreshToken)
+		status, body := env.app.Refresh(t, tokenA.RefreshToken)
 		if status != http.StatusOK {
 			t.Errorf("A's refresh token: status %d %v, expected 200", status, body)
 		}
-		env.userAPI(t, tokenA.AccessToken, http.MethodGet, "/v1/me").expectStatus(t, http.StatusOK)
+		env.userAPI(t, tokenA.AccessToken, http.MethodGet, "/v1/me").ExpectStatus(t, http.StatusOK)
 		if ids := sessionIDs(env.listSessions(t, tokenA.AccessToken, "/v1/sessions")); !slices.Equal(ids, []string{sidA}) {
 			t.Errorf("GET /v1/sessions after ending B lists %v, expected only A's %s", ids, sidA)
 		}
@@ -168,20 +169,20 @@ func TestEndAllExceptCurrent(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	user, password := env.createUser(t, "erin")
-	browsers := []*browser{
+	browsers := []*testsupport.Browser{
 		env.newBrowser(t, chromeOnWindows), env.newBrowser(t, firefoxOnLinux), env.newBrowser(t, chromeOnWindows),
 	}
 	var sids []string
 	var keptToken string
 	for i, b := range browsers {
-		token := env.signIn(t, b, env.app, "erin", password, personScopes)
+		token := env.app.SignIn(t, b, "erin", password, personScopes)
 		sids = append(sids, sessionID(t, token))
 		if i == 0 {
 			keptToken = token.AccessToken
 		}
 	}
 
-	invalid := env.sessionAPI(t, keptToken, http.MethodDelete, "/v1/sessions?except=foo").problem(t, http.StatusBadRequest)
+	invalid := env.sessionAPI(t, keptToken, http.MethodDelete, "/v1/sessions?except=foo").Problem(t, http.StatusBadRequest)
 	if len(invalid.Errors) != 1 || invalid.Errors[0].Field != "except" {
 		t.Errorf("except=foo: problem errors %+v, expected one naming the field except", invalid.Errors)
 	}
@@ -189,7 +190,7 @@ func TestEndAllExceptCurrent(t *testing.T) {
 		t.Fatalf("after the rejected request the user has sessions %v, expected all 3", ids)
 	}
 
-	env.sessionAPI(t, keptToken, http.MethodDelete, "/v1/sessions?except=current").expectStatus(t, http.StatusNoContent)
+	env.sessionAPI(t, keptToken, http.MethodDelete, "/v1/sessions?except=current").ExpectStatus(t, http.StatusNoContent)
 
 	listed := env.listSessions(t, keptToken, "/v1/sessions")
 	if ids := sessionIDs(listed); !slices.Equal(ids, []string{sids[0]}) {
@@ -232,8 +233,8 @@ func TestEndAllExceptCurrent(t *testing.T) {
 
 	// Without except, the current session ends too and its token stops
 	// working.
-	env.sessionAPI(t, keptToken, http.MethodDelete, "/v1/sessions").expectStatus(t, http.StatusNoContent)
-	env.sessionAPI(t, keptToken, http.MethodGet, "/v1/sessions").expectInvalidToken(t)
+	env.sessionAPI(t, keptToken, http.MethodDelete, "/v1/sessions").ExpectStatus(t, http.StatusNoContent)
+	env.sessionAPI(t, keptToken, http.MethodGet, "/v1/sessions").ExpectInvalidToken(t)
 	if params := env.silentAuthorization(t, browsers[0], env.issuer); params.Get("error") != "login_required" {
 		t.Errorf("prompt=none after ending every session: callback %v, expected error=login_required", params)
 	}
@@ -245,9 +246,9 @@ func TestSessionsOfOthersStayHidden(t *testing.T) {
 	_, xPassword := env.createUser(t, "xavier")
 	userY, yPassword := env.createUser(t, "yvonne")
 	browserX := env.newBrowser(t, chromeOnWindows)
-	tokenX := env.signIn(t, browserX, env.app, "xavier", xPassword, personScopes)
+	tokenX := env.app.SignIn(t, browserX, "xavier", xPassword, personScopes)
 	browserY := env.newBrowser(t, firefoxOnLinux)
-	tokenY := env.signIn(t, browserY, env.app, "yvonne", yPassword, personScopes)
+	tokenY := env.app.SignIn(t, browserY, "yvonne", yPassword, personScopes)
 	sidX, sidY := sessionID(t, tokenX), sessionID(t, tokenY)
 
 	if ids := sessionIDs(env.listSessions(t, tokenX.AccessToken, "/v1/sessions")); !slices.Equal(ids, []string{sidX}) {
@@ -256,15 +257,15 @@ func TestSessionsOfOthersStayHidden(t *testing.T) {
 
 	// A session of someone else is reported exactly like an unknown one,
 	// so that session ids cannot be probed.
-	foreign := env.sessionAPI(t, tokenX.AccessToken, http.MethodDelete, "/v1/sessions/"+sidY).problem(t, http.StatusNotFound)
-	unknown := env.sessionAPI(t, tokenX.AccessToken, http.MethodDelete, "/v1/sessions/no-such-session").problem(t, http.StatusNotFound)
+	foreign := env.sessionAPI(t, tokenX.AccessToken, http.MethodDelete, "/v1/sessions/"+sidY).Problem(t, http.StatusNotFound)
+	unknown := env.sessionAPI(t, tokenX.AccessToken, http.MethodDelete, "/v1/sessions/no-such-session").Problem(t, http.StatusNotFound)
 	if foreign.Detail != unknown.Detail || foreign.Title != unknown.Title {
 		t.Errorf("Y's session is reported as %q/%q and an unknown one as %q/%q, expected the same",
 			foreign.Title, foreign.Detail, unknown.Title, unknown.Detail)
 	}
 
 	// Ending all of X's sessions leaves Y's alone too.
-	env.sessionAPI(t, tokenX.AccessToken, http.MethodDelete, "/v1/sessions").expectStatus(t, http.StatusNoContent)
+	env.sessionAPI(t, tokenX.AccessToken, http.MethodDelete, "/v1/sessions").ExpectStatus(t, http.StatusNoContent)
 
 	if params := env.silentAuthorization(t, browserY, env.issuer); params.Get("code") == "" {
 		t.Errorf("prompt=none in Y's browser: callback %v, expected a code", params)
@@ -293,18 +294,18 @@ func TestAdminEndsAnotherUsersSession(t *testing.T) {
 	admin, adminPassword := env.createUser(t, "ada")
 	env.assignRole(t, admin, storage.RoleAdmin)
 	adminBrowser := env.newBrowser(t, chromeOnWindows)
-	adminToken := env.signIn(t, adminBrowser, env.app, "ada", adminPassword, adminScopes)
+	adminToken := env.app.SignIn(t, adminBrowser, "ada", adminPassword, adminScopes)
 	// The same browser signs in again without the admin scope and without
 	// a password, in the same login session.
-	adminPersonToken := env.signIn(t, adminBrowser, env.app, "ada", adminPassword, personScopes)
+	adminPersonToken := env.app.SignIn(t, adminBrowser, "ada", adminPassword, personScopes)
 	adminSID := sessionID(t, adminToken)
 
 	target, targetPassword := env.createUser(t, "tom")
 	targetBrowser1 := env.newBrowser(t, firefoxOnLinux)
 	// tom requests the admin scope but holds no role with sessions:admin.
-	targetToken1 := env.signIn(t, targetBrowser1, env.app, "tom", targetPassword, adminScopes)
+	targetToken1 := env.app.SignIn(t, targetBrowser1, "tom", targetPassword, adminScopes)
 	targetBrowser2 := env.newBrowser(t, chromeOnWindows)
-	targetToken2 := env.signIn(t, targetBrowser2, env.app, "tom", targetPassword, personScopes)
+	targetToken2 := env.app.SignIn(t, targetBrowser2, "tom", targetPassword, personScopes)
 	targetSID1, targetSID2 := sessionID(t, targetToken1), sessionID(t, targetToken2)
 
 	adminPath := "/v1/users/" + admin.ID + "/sessions"
@@ -318,11 +319,11 @@ func TestAdminEndsAnotherUsersSession(t *testing.T) {
 	t.Run("permission required", func(t *testing.T) {
 		for _, route := range routes {
 			response := env.sessionAPI(t, targetToken1.AccessToken, route.method, route.path)
-			rejected := response.problem(t, http.StatusForbidden)
+			rejected := response.Problem(t, http.StatusForbidden)
 			if !strings.Contains(rejected.Detail, storage.PermissionSessionsAdmin) {
 				t.Errorf("%s without the permission: detail %q does not name %s", route, rejected.Detail, storage.PermissionSessionsAdmin)
 			}
-			if challenge := response.header.Get("WWW-Authenticate"); challenge != "" {
+			if challenge := response.Header.Get("WWW-Authenticate"); challenge != "" {
 				t.Errorf("%s without the permission: WWW-Authenticate %q, expected none because the token is valid", route, challenge)
 			}
 		}
@@ -331,8 +332,8 @@ func TestAdminEndsAnotherUsersSession(t *testing.T) {
 	t.Run("admin scope required", func(t *testing.T) {
 		for _, route := range routes {
 			response := env.sessionAPI(t, adminPersonToken.AccessToken, route.method, route.path)
-			response.problem(t, http.StatusForbidden)
-			challenge := response.header.Get("WWW-Authenticate")
+			response.Problem(t, http.StatusForbidden)
+			challenge := response.Header.Get("WWW-Authenticate")
 			if !strings.Contains(challenge, `error="insufficient_scope"`) || !strings.Contains(challenge, `scope="admin"`) {
 				t.Errorf("%s without scope admin: WWW-Authenticate %q, expected insufficient_scope for scope admin", route, challenge)
 			}
@@ -340,13 +341,13 @@ func TestAdminEndsAnotherUsersSession(t *testing.T) {
 	})
 
 	t.Run("client credentials rejected", func(t *testing.T) {
-		token := env.clientCredentialsToken(t, "admin")
+		token := env.app.ClientCredentialsToken(t, "admin")
 		for _, route := range routes {
-			env.sessionAPI(t, token, route.method, route.path).problem(t, http.StatusForbidden)
+			env.sessionAPI(t, token, route.method, route.path).Problem(t, http.StatusForbidden)
 		}
 		// The person routes need no scope, but they reject a token that
 		// was issued to no person.
-		own := env.sessionAPI(t, token, http.MethodGet, "/v1/sessions").problem(t, http.StatusForbidden)
+		own := env.sessionAPI(t, token, http.MethodGet, "/v1/sessions").Problem(t, http.StatusForbidden)
 		if !strings.Contains(own.Detail, "person") {
 			t.Errorf("GET /v1/sessions with a client credentials token: detail %q, expected it to name a person", own.Detail)
 		}
@@ -373,10 +374,10 @@ func TestAdminEndsAnotherUsersSession(t *testing.T) {
 
 	// A session id under another user's path, or an unknown one, is not
 	// found.
-	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath+"/"+adminSID).problem(t, http.StatusNotFound)
-	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath+"/no-such-session").problem(t, http.StatusNotFound)
+	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath+"/"+adminSID).Problem(t, http.StatusNotFound)
+	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath+"/no-such-session").Problem(t, http.StatusNotFound)
 
-	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath+"/"+targetSID2).expectStatus(t, http.StatusNoContent)
+	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath+"/"+targetSID2).ExpectStatus(t, http.StatusNoContent)
 
 	if ids := sessionIDs(env.listSessions(t, adminToken.AccessToken, targetPath)); !slices.Equal(ids, []string{targetSID1}) {
 		t.Errorf("after ending one, tom has sessions %v, expected %s", ids, targetSID1)
@@ -384,7 +385,7 @@ func TestAdminEndsAnotherUsersSession(t *testing.T) {
 	if params := env.silentAuthorization(t, targetBrowser2, env.issuer); params.Get("error") != "login_required" {
 		t.Errorf("prompt=none in tom's ended browser: callback %v, expected error=login_required", params)
 	}
-	env.sessionAPI(t, targetToken2.AccessToken, http.MethodGet, "/v1/sessions").expectInvalidToken(t)
+	env.sessionAPI(t, targetToken2.AccessToken, http.MethodGet, "/v1/sessions").ExpectInvalidToken(t)
 	events := env.sessionEndedEvents(t, target.ID)
 	if len(events) != 1 {
 		t.Fatalf("%d session.ended events for tom, expected 1", len(events))
@@ -398,9 +399,9 @@ func TestAdminEndsAnotherUsersSession(t *testing.T) {
 	if len(received) != 1 {
 		t.Fatalf("back-channel receiver got %d logout tokens, expected 1", len(received))
 	}
-	env.checkLogoutToken(t, env.verifyLogoutToken(t, received[0]), env.app.id, target.ID, targetSID2)
+	env.checkLogoutToken(t, env.verifyLogoutToken(t, received[0]), env.app.ID, target.ID, targetSID2)
 
-	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath).expectStatus(t, http.StatusNoContent)
+	env.sessionAPI(t, adminToken.AccessToken, http.MethodDelete, targetPath).ExpectStatus(t, http.StatusNoContent)
 
 	if ids := sessionIDs(env.listSessions(t, adminToken.AccessToken, targetPath)); len(ids) != 0 {
 		t.Errorf("after ending all, tom has sessions %v, expected none", ids)
@@ -428,19 +429,19 @@ func TestStatsCountLoginsAndLogouts(t *testing.T) {
 
 	admin, adminPassword := env.createUser(t, "ada")
 	env.assignRole(t, admin, storage.RoleAdmin)
-	adminToken := env.signIn(t, env.newBrowser(t, chromeOnWindows), env.app, "ada", adminPassword, adminScopes)
+	adminToken := env.app.SignIn(t, env.newBrowser(t, chromeOnWindows), "ada", adminPassword, adminScopes)
 
 	// uma keeps two sessions: one with both clients, one with other alone.
 	// Her third session and vic's only one end below.
 	_, umaPassword := env.createUser(t, "uma")
 	umaBoth := env.newBrowser(t, chromeOnWindows)
-	env.signIn(t, umaBoth, env.app, "uma", umaPassword, personScopes)
-	env.signIn(t, umaBoth, env.other, "uma", umaPassword, personScopes)
-	env.signIn(t, env.newBrowser(t, firefoxOnLinux), env.other, "uma", umaPassword, personScopes)
+	env.app.SignIn(t, umaBoth, "uma", umaPassword, personScopes)
+	env.other.SignIn(t, umaBoth, "uma", umaPassword, personScopes)
+	env.other.SignIn(t, env.newBrowser(t, firefoxOnLinux), "uma", umaPassword, personScopes)
 	umaLeaving := env.newBrowser(t, firefoxOnLinux)
-	umaLeavingToken := env.signIn(t, umaLeaving, env.app, "uma", umaPassword, personScopes)
+	umaLeavingToken := env.app.SignIn(t, umaLeaving, "uma", umaPassword, personScopes)
 	_, vicPassword := env.createUser(t, "vic")
-	vicToken := env.signIn(t, env.newBrowser(t, chromeOnWindows), env.app, "vic", vicPassword, personScopes)
+	vicToken := env.app.SignIn(t, env.newBrowser(t, chromeOnWindows), "vic", vicPassword, personScopes)
 	const logins = 5
 
 	before := env.readStats(t, adminToken.AccessToken, firstLogin, logins)
@@ -448,7 +449,7 @@ func TestStatsCountLoginsAndLogouts(t *testing.T) {
 	checkCount(t, "active_users.now before the logouts", before.ActiveUsers.Now, 3)
 	checkCount(t, "active_users.last_24h before the logouts", before.ActiveUsers.Last24h, 3)
 	checkCount(t, "active_users.last_30d before the logouts", before.ActiveUsers.Last30d, 3)
-	checkClients(t, "before the logouts", before.SessionsPerClient, map[string]int64{env.app.id: 4, env.other.id: 2})
+	checkClients(t, "before the logouts", before.SessionsPerClient, map[string]int64{env.app.ID: 4, env.other.ID: 2})
 	checkCount(t, "mfa_sessions before the logouts", before.MFASessions, 0)
 	if before.MFAShare != 0 {
 		t.Errorf("mfa_share before the logouts %v, expected 0", before.MFAShare)
@@ -456,11 +457,11 @@ func TestStatsCountLoginsAndLogouts(t *testing.T) {
 
 	// vic ends his session through the session API, and uma's leaving
 	// browser signs out at the provider with its ID token as the hint.
-	env.sessionAPI(t, vicToken.AccessToken, http.MethodDelete, "/v1/sessions/"+sessionID(t, vicToken)).expectStatus(t, http.StatusNoContent)
+	env.sessionAPI(t, vicToken.AccessToken, http.MethodDelete, "/v1/sessions/"+sessionID(t, vicToken)).ExpectStatus(t, http.StatusNoContent)
 	idToken, _ := umaLeavingToken.Extra("id_token").(string)
-	signedOut := umaLeaving.get(env.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {idToken}}.Encode())
-	if signedOut.status != http.StatusOK {
-		t.Fatalf("RP-initiated logout with a hint for the current session: status %d, expected 200: %.300s", signedOut.status, signedOut.body)
+	signedOut := umaLeaving.Get(env.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {idToken}}.Encode())
+	if signedOut.Status != http.StatusOK {
+		t.Fatalf("RP-initiated logout with a hint for the current session: status %d, expected 200: %.300s", signedOut.Status, signedOut.Body)
 	}
 
 	after := env.readStats(t, adminToken.AccessToken, firstLogin, logins)
@@ -468,7 +469,7 @@ func TestStatsCountLoginsAndLogouts(t *testing.T) {
 	checkCount(t, "active_users.now after the logouts", after.ActiveUsers.Now, 2)
 	checkCount(t, "active_users.last_24h after the logouts", after.ActiveUsers.Last24h, 3)
 	checkCount(t, "active_users.last_30d after the logouts", after.ActiveUsers.Last30d, 3)
-	checkClients(t, "after the logouts", after.SessionsPerClient, map[string]int64{env.app.id: 2, env.other.id: 2})
+	checkClients(t, "after the logouts", after.SessionsPerClient, map[string]int64{env.app.ID: 2, env.other.ID: 2})
 	checkCount(t, "mfa_sessions after the logouts", after.MFASessions, 0)
 	if after.MFAShare != 0 {
 		t.Errorf("mfa_share after the logouts %v, expected 0", after.MFAShare)
@@ -481,10 +482,10 @@ func TestStatsCountLoginsAndLogouts(t *testing.T) {
 func (e *testEnv) readStats(t *testing.T, accessToken string, firstLogin time.Time, logins int64) statsBody {
 	t.Helper()
 	response := e.sessionAPI(t, accessToken, http.MethodGet, "/v1/sessions/stats")
-	response.expectStatus(t, http.StatusOK)
+	response.ExpectStatus(t, http.StatusOK)
 	read := time.Now()
 	var stats statsBody
-	response.decode(t, &stats)
+	response.Decode(t, &stats)
 
 	hours := stats.LoginsPerHour
 	if len(hours) != 48 {
@@ -540,17 +541,17 @@ func TestRPLogoutNotifiesBackchannelClient(t *testing.T) {
 	b := env.newBrowser(t, firefoxOnLinux)
 	// The session gets both clients, and only app registered a
 	// back-channel logout URI.
-	env.signIn(t, b, env.other, "rita", password, personScopes)
-	token := env.signIn(t, b, env.app, "rita", password, personScopes)
+	env.other.SignIn(t, b, "rita", password, personScopes)
+	token := env.app.SignIn(t, b, "rita", password, personScopes)
 	sid := sessionID(t, token)
 	idToken, _ := token.Extra("id_token").(string)
-	if claimed := jwtPayload(t, idToken)["sid"]; claimed != sid {
+	if claimed := testsupport.JWTPayload(t, idToken)["sid"]; claimed != sid {
 		t.Fatalf("ID token sid %v, expected the access token's %s", claimed, sid)
 	}
 
-	signedOut := b.get(env.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {idToken}}.Encode())
-	if signedOut.status != http.StatusOK {
-		t.Fatalf("RP-initiated logout with a hint for the current session: status %d, expected 200: %.300s", signedOut.status, signedOut.body)
+	signedOut := b.Get(env.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {idToken}}.Encode())
+	if signedOut.Status != http.StatusOK {
+		t.Fatalf("RP-initiated logout with a hint for the current session: status %d, expected 200: %.300s", signedOut.Status, signedOut.Body)
 	}
 
 	env.waitForLogouts(t)
@@ -558,6 +559,6 @@ func TestRPLogoutNotifiesBackchannelClient(t *testing.T) {
 	if len(received) != 1 {
 		t.Fatalf("back-channel receiver got %d logout tokens, expected 1 for app", len(received))
 	}
-	env.checkLogoutToken(t, env.verifyLogoutToken(t, received[0]), env.app.id, user.ID, sid)
-	env.sessionAPI(t, token.AccessToken, http.MethodGet, "/v1/sessions").expectInvalidToken(t)
+	env.checkLogoutToken(t, env.verifyLogoutToken(t, received[0]), env.app.ID, user.ID, sid)
+	env.sessionAPI(t, token.AccessToken, http.MethodGet, "/v1/sessions").ExpectInvalidToken(t)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -36,14 +37,14 @@ func TestProfileEditShowsInUserinfo(t *testing.T) {
 		"phone_number":       "+525512345678",
 	}
 	patched := env.call(t, token.AccessToken, http.MethodPatch, "/v1/me", profile)
-	patched.expectStatus(t, http.StatusOK)
+	patched.ExpectStatus(t, http.StatusOK)
 	var fromPatch map[string]any
-	patched.decode(t, &fromPatch)
+	patched.Decode(t, &fromPatch)
 
 	var fromGet map[string]any
 	got := env.call(t, token.AccessToken, http.MethodGet, "/v1/me", nil)
-	got.expectStatus(t, http.StatusOK)
-	got.decode(t, &fromGet)
+	got.ExpectStatus(t, http.StatusOK)
+	got.Decode(t, &fromGet)
 
 	claims := env.userinfo(t, token.AccessToken)
 	for field, want := range profile {
@@ -73,7 +74,7 @@ func TestProfileEditShowsInUserinfo(t *testing.T) {
 	// A new sign-in releases the edited profile in the ID token too.
 	again := env.signIn(t, b, "paula", password, "openid", "account", "profile", "phone")
 	rawIDToken, _ := again.Extra("id_token").(string)
-	idClaims := jwtPayload(t, rawIDToken)
+	idClaims := testsupport.JWTPayload(t, rawIDToken)
 	for field, want := range profile {
 		if idClaims[field] != want {
 			t.Errorf("ID token %s = %v, expected %q", field, idClaims[field], want)
@@ -88,17 +89,17 @@ func TestEmailChangeMarksItUnverified(t *testing.T) {
 	token := env.signIn(t, env.newBrowser(t), "emil", password, "openid", "account", "profile", "email")
 
 	unchanged := env.call(t, token.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"email": "emil@example.com"})
-	unchanged.expectStatus(t, http.StatusOK)
+	unchanged.ExpectStatus(t, http.StatusOK)
 	var same userBody
-	unchanged.decode(t, &same)
+	unchanged.Decode(t, &same)
 	if !same.EmailVerified {
 		t.Errorf("email_verified = false after setting the same address, expected true")
 	}
 
 	changed := env.call(t, token.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"email": "emil@example.org"})
-	changed.expectStatus(t, http.StatusOK)
+	changed.ExpectStatus(t, http.StatusOK)
 	var updated userBody
-	changed.decode(t, &updated)
+	changed.Decode(t, &updated)
 	if updated.Email != "emil@example.org" {
 		t.Errorf("PATCH response email = %q, expected emil@example.org", updated.Email)
 	}
@@ -127,15 +128,15 @@ func TestRoleGrantAppliesOnNextRequest(t *testing.T) {
 	}{
 		{"role removed from user", func(t *testing.T, roleName string, user *storage.User) {
 			env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID+"/roles/"+roleName, nil).
-				expectStatus(t, http.StatusNoContent)
+				ExpectStatus(t, http.StatusNoContent)
 		}},
 		{"permission removed from role", func(t *testing.T, roleName string, _ *storage.User) {
 			env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/roles/"+roleName, map[string]any{"permissions": []string{}}).
-				expectStatus(t, http.StatusOK)
+				ExpectStatus(t, http.StatusOK)
 		}},
 		{"role deleted", func(t *testing.T, roleName string, _ *storage.User) {
 			env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/roles/"+roleName, nil).
-				expectStatus(t, http.StatusNoContent)
+				ExpectStatus(t, http.StatusNoContent)
 		}},
 	}
 	for i, revocation := range revocations {
@@ -145,18 +146,18 @@ func TestRoleGrantAppliesOnNextRequest(t *testing.T) {
 			user, password := env.createUser(t, username)
 			token := env.signIn(t, env.newBrowser(t), username, password, adminScopes...)
 
-			env.call(t, token.AccessToken, http.MethodGet, "/v1/audit-events", nil).problem(t, http.StatusForbidden)
+			env.call(t, token.AccessToken, http.MethodGet, "/v1/audit-events", nil).Problem(t, http.StatusForbidden)
 
 			created := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles", map[string]any{
 				"name": roleName, "description": "Reads the audit log", "permissions": []string{"audit:read"},
 			})
-			created.expectStatus(t, http.StatusCreated)
+			created.ExpectStatus(t, http.StatusCreated)
 			var role struct {
 				ID          string   `json:"id"`
 				Name        string   `json:"name"`
 				Permissions []string `json:"permissions"`
 			}
-			created.decode(t, &role)
+			created.Decode(t, &role)
 			if role.Name != roleName {
 				t.Errorf("created role name = %q, expected %q", role.Name, roleName)
 			}
@@ -165,15 +166,15 @@ func TestRoleGrantAppliesOnNextRequest(t *testing.T) {
 			}
 
 			env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/users/"+user.ID+"/roles/"+roleName, nil).
-				expectStatus(t, http.StatusNoContent)
+				ExpectStatus(t, http.StatusNoContent)
 
 			mine := env.call(t, token.AccessToken, http.MethodGet, "/v1/me/permissions", nil)
-			mine.expectStatus(t, http.StatusOK)
+			mine.ExpectStatus(t, http.StatusOK)
 			var permissions struct {
 				Roles       []string `json:"roles"`
 				Permissions []string `json:"permissions"`
 			}
-			mine.decode(t, &permissions)
+			mine.Decode(t, &permissions)
 			if !slices.Equal(permissions.Roles, []string{roleName}) {
 				t.Errorf("GET /v1/me/permissions roles = %v, expected [%s]", permissions.Roles, roleName)
 			}
@@ -182,15 +183,15 @@ func TestRoleGrantAppliesOnNextRequest(t *testing.T) {
 			}
 
 			allowed := env.call(t, token.AccessToken, http.MethodGet, "/v1/audit-events", nil)
-			allowed.expectStatus(t, http.StatusOK)
+			allowed.ExpectStatus(t, http.StatusOK)
 			var events auditPage
-			allowed.decode(t, &events)
+			allowed.Decode(t, &events)
 			if len(events.Items) == 0 {
 				t.Errorf("GET /v1/audit-events returned no events, expected at least the login and role changes")
 			}
 
 			revocation.revoke(t, roleName, user)
-			rejected := env.call(t, token.AccessToken, http.MethodGet, "/v1/audit-events", nil).problem(t, http.StatusForbidden)
+			rejected := env.call(t, token.AccessToken, http.MethodGet, "/v1/audit-events", nil).Problem(t, http.StatusForbidden)
 			if !strings.Contains(rejected.Detail, "audit:read") {
 				t.Errorf("403 detail %q does not name the missing permission audit:read", rejected.Detail)
 			}
@@ -204,7 +205,7 @@ func TestRoleChangeErrorsAreProblems(t *testing.T) {
 	_, adminToken := env.createAdmin(t, "ada")
 	user := env.createListedUser(t, "nora", "Nora")
 	env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles", map[string]any{"name": "editors"}).
-		expectStatus(t, http.StatusCreated)
+		ExpectStatus(t, http.StatusCreated)
 
 	cases := []struct {
 		name   string
@@ -221,7 +222,7 @@ func TestRoleChangeErrorsAreProblems(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env.call(t, adminToken.AccessToken, tc.method, tc.path, tc.body).problem(t, tc.want)
+			env.call(t, adminToken.AccessToken, tc.method, tc.path, tc.body).Problem(t, tc.want)
 		})
 	}
 }
@@ -237,21 +238,21 @@ func TestRoleNamedLikeUUIDIsAddressable(t *testing.T) {
 	name := strings.ReplaceAll(uuid.NewString(), "-", "")
 	created := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles", map[string]any{"name": name})
 	// Rejecting such a name is as good a fix as finding the role by it.
-	if created.status == http.StatusBadRequest {
-		if fields := created.problem(t, http.StatusBadRequest).fields(); !slices.Equal(fields, []string{"name"}) {
+	if created.Status == http.StatusBadRequest {
+		if fields := created.Problem(t, http.StatusBadRequest).Fields(); !slices.Equal(fields, []string{"name"}) {
 			t.Errorf("POST /v1/roles with a UUID-shaped name: problem fields %v, expected [name]", fields)
 		}
 		return
 	}
-	created.expectStatus(t, http.StatusCreated)
+	created.ExpectStatus(t, http.StatusCreated)
 
 	got := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/roles/"+name, nil)
-	if got.status != http.StatusOK {
-		t.Errorf("GET /v1/roles/%s of a role just created with that name: status %d, expected 200", name, got.status)
+	if got.Status != http.StatusOK {
+		t.Errorf("GET /v1/roles/%s of a role just created with that name: status %d, expected 200", name, got.Status)
 	}
 	assigned := env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/users/"+user.ID+"/roles/"+name, nil)
-	if assigned.status != http.StatusNoContent {
-		t.Errorf("PUT /v1/users/{id}/roles/%s: status %d, expected 204", name, assigned.status)
+	if assigned.Status != http.StatusNoContent {
+		t.Errorf("PUT /v1/users/{id}/roles/%s: status %d, expected 204", name, assigned.Status)
 	}
 }
 
@@ -306,11 +307,11 @@ func TestAdminRoutesCheckTheirPermission(t *testing.T) {
 	plainToken := env.signIn(t, env.newBrowser(t), "plain", password, adminScopes...)
 	for _, route := range routes {
 		response := env.call(t, plainToken.AccessToken, route.method, route.path, route.body)
-		rejected := response.problem(t, http.StatusForbidden)
+		rejected := response.Problem(t, http.StatusForbidden)
 		if !strings.Contains(rejected.Detail, route.permission) {
 			t.Errorf("%s: 403 detail %q does not name the permission %s", route, rejected.Detail, route.permission)
 		}
-		if challenge := response.header.Get("WWW-Authenticate"); challenge != "" {
+		if challenge := response.Header.Get("WWW-Authenticate"); challenge != "" {
 			t.Errorf("%s: WWW-Authenticate %q on a permission failure, expected none because the token is valid", route, challenge)
 		}
 	}
@@ -337,8 +338,8 @@ func TestAdminRoutesCheckTheirPermission(t *testing.T) {
 				if route.permission == permission {
 					want = route.statusWithPermission
 				}
-				if response.status != want {
-					t.Errorf("%s with only %s: status %d, expected %d: %.300s", route, permission, response.status, want, response.body)
+				if response.Status != want {
+					t.Errorf("%s with only %s: status %d, expected %d: %.300s", route, permission, response.Status, want, response.Body)
 				}
 			}
 		})
@@ -354,8 +355,8 @@ func TestAdminRoutesRequireAdminScope(t *testing.T) {
 
 	for _, route := range adminRoutes() {
 		response := env.call(t, token.AccessToken, route.method, route.path, route.body)
-		response.problem(t, http.StatusForbidden)
-		challenge := response.header.Get("WWW-Authenticate")
+		response.Problem(t, http.StatusForbidden)
+		challenge := response.Header.Get("WWW-Authenticate")
 		if !strings.Contains(challenge, `error="insufficient_scope"`) {
 			t.Errorf("%s: WWW-Authenticate %q, expected error=\"insufficient_scope\"", route, challenge)
 		}
@@ -365,7 +366,7 @@ func TestAdminRoutesRequireAdminScope(t *testing.T) {
 	}
 
 	// The same token reaches the person's own account.
-	env.call(t, token.AccessToken, http.MethodGet, "/v1/me", nil).expectStatus(t, http.StatusOK)
+	env.call(t, token.AccessToken, http.MethodGet, "/v1/me", nil).ExpectStatus(t, http.StatusOK)
 }
 
 func TestClientCredentialsTokenIsRejected(t *testing.T) {
@@ -373,10 +374,10 @@ func TestClientCredentialsTokenIsRejected(t *testing.T) {
 	env := newTestEnv(t)
 	// The provider grants a client acting for itself no person scope, and
 	// account and admin are person scopes: the token carries neither.
-	token := env.clientCredentialsToken(t, "profile account admin")
-	claims := jwtPayload(t, token)
-	if claims["sub"] != env.clientID {
-		t.Fatalf("client credentials token sub = %v, expected the client id %s", claims["sub"], env.clientID)
+	token := env.client.ClientCredentialsToken(t, "profile account admin")
+	claims := testsupport.JWTPayload(t, token)
+	if claims["sub"] != env.client.ID {
+		t.Fatalf("client credentials token sub = %v, expected the client id %s", claims["sub"], env.client.ID)
 	}
 	if scope, _ := claims["scope"].(string); scope != "" {
 		t.Errorf("client credentials token scope = %q, expected none of the person scopes requested", scope)
@@ -384,8 +385,8 @@ func TestClientCredentialsTokenIsRejected(t *testing.T) {
 
 	for _, path := range []string{"/v1/me", "/v1/users"} {
 		response := env.call(t, token, http.MethodGet, path, nil)
-		response.problem(t, http.StatusForbidden)
-		if challenge := response.header.Get("WWW-Authenticate"); !strings.Contains(challenge, "insufficient_scope") {
+		response.Problem(t, http.StatusForbidden)
+		if challenge := response.Header.Get("WWW-Authenticate"); !strings.Contains(challenge, "insufficient_scope") {
 			t.Errorf("GET %s challenge %q, expected insufficient_scope", path, challenge)
 		}
 	}
@@ -396,13 +397,13 @@ func TestRequestWithoutTokenIsUnauthorized(t *testing.T) {
 	env := newTestEnv(t)
 	for _, path := range []string{"/v1/me", "/v1/users"} {
 		response := env.call(t, "", http.MethodGet, path, nil)
-		response.problem(t, http.StatusUnauthorized)
-		if challenge := response.header.Get("WWW-Authenticate"); !strings.HasPrefix(challenge, "Bearer ") {
+		response.Problem(t, http.StatusUnauthorized)
+		if challenge := response.Header.Get("WWW-Authenticate"); !strings.HasPrefix(challenge, "Bearer ") {
 			t.Errorf("GET %s without a token: WWW-Authenticate %q, expected a Bearer challenge", path, challenge)
 		}
 	}
 	unsigned := env.call(t, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", http.MethodGet, "/v1/me", nil)
-	unsigned.problem(t, http.StatusUnauthorized)
+	unsigned.Problem(t, http.StatusUnauthorized)
 }
 
 func TestPasswordChangeEndsOtherSessions(t *testing.T) {
@@ -417,18 +418,18 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 
 	wrong := env.call(t, changerToken.AccessToken, http.MethodPost, "/v1/me/password",
 		map[string]string{"current_password": "not the password", "new_password": newPassword})
-	if fields := wrong.problem(t, http.StatusBadRequest).fields(); !slices.Equal(fields, []string{"current_password"}) {
+	if fields := wrong.Problem(t, http.StatusBadRequest).Fields(); !slices.Equal(fields, []string{"current_password"}) {
 		t.Errorf("wrong current password: problem fields %v, expected [current_password]", fields)
 	}
 	short := env.call(t, changerToken.AccessToken, http.MethodPost, "/v1/me/password",
 		map[string]string{"current_password": oldPassword, "new_password": "short"})
-	if fields := short.problem(t, http.StatusBadRequest).fields(); !slices.Equal(fields, []string{"new_password"}) {
+	if fields := short.Problem(t, http.StatusBadRequest).Fields(); !slices.Equal(fields, []string{"new_password"}) {
 		t.Errorf("7-character new password: problem fields %v, expected [new_password]", fields)
 	}
 
 	changed := env.call(t, changerToken.AccessToken, http.MethodPost, "/v1/me/password",
 		map[string]string{"current_password": oldPassword, "new_password": newPassword})
-	changed.expectStatus(t, http.StatusNoContent)
+	changed.ExpectStatus(t, http.StatusNoContent)
 
 	recorded, err := env.store.ListAuditEvents(context.Background(), storage.AuditFilter{
 		Subject: user.ID, Action: "user.password_changed", Limit: 10,
@@ -446,16 +447,16 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 
 	t.Run("old password no longer logs in", func(t *testing.T) {
 		b := env.newBrowser(t)
-		authURL, _, _ := env.authorizationURL(personScopes)
-		result := b.login(env.issuer, b.get(authURL), "petra", oldPassword)
-		if result.status != http.StatusBadRequest {
-			t.Errorf("login with the old password: status %d, expected 400", result.status)
+		authURL, _, _ := env.client.AuthorizationURL(personScopes)
+		result := b.Login(env.issuer, b.Get(authURL), "petra", oldPassword)
+		if result.Status != http.StatusBadRequest {
+			t.Errorf("login with the old password: status %d, expected 400", result.Status)
 		}
-		if result.location != "" {
-			t.Errorf("login with the old password redirected to %q, expected the login page again", result.location)
+		if result.Location != "" {
+			t.Errorf("login with the old password redirected to %q, expected the login page again", result.Location)
 		}
-		if !strings.Contains(result.body, "Invalid username or password.") {
-			t.Errorf("login page after the old password shows no error: %.400s", result.body)
+		if !strings.Contains(result.Body, "Invalid username or password.") {
+			t.Errorf("login page after the old password shows no error: %.400s", result.Body)
 		}
 	})
 	t.Run("new password logs in", func(t *testing.T) {
@@ -466,7 +467,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 		if params.Get("error") != "login_required" {
 			t.Errorf("prompt=none in the other browser: callback %v, expected error=login_required", params)
 		}
-		status, body := env.refresh(t, otherToken.RefreshToken)
+		status, body := env.client.Refresh(t, otherToken.RefreshToken)
 		if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Errorf("refresh token of the other session: status %d %v, expected 400 invalid_grant", status, body)
 		}
@@ -476,11 +477,11 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 		if params.Get("code") == "" {
 			t.Errorf("prompt=none in the browser that changed the password: callback %v, expected a code", params)
 		}
-		status, body := env.refresh(t, changerToken.RefreshToken)
+		status, body := env.client.Refresh(t, changerToken.RefreshToken)
 		if status != http.StatusOK {
 			t.Errorf("refresh token of the changing session: status %d %v, expected 200", status, body)
 		}
-		env.call(t, changerToken.AccessToken, http.MethodGet, "/v1/me", nil).expectStatus(t, http.StatusOK)
+		env.call(t, changerToken.AccessToken, http.MethodGet, "/v1/me", nil).ExpectStatus(t, http.StatusOK)
 	})
 }
 
@@ -493,30 +494,30 @@ func TestDisabledUserCannotLogIn(t *testing.T) {
 	userToken := env.signIn(t, userBrowser, "dora", password, personScopes...)
 
 	disabled := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/disable", nil)
-	disabled.expectStatus(t, http.StatusOK)
+	disabled.ExpectStatus(t, http.StatusOK)
 	var body userBody
-	disabled.decode(t, &body)
+	disabled.Decode(t, &body)
 	if !body.Disabled {
 		t.Errorf("disable response disabled = false, expected true")
 	}
 
-	loginPage := func(t *testing.T) *page {
+	loginPage := func(t *testing.T) *testsupport.Page {
 		b := env.newBrowser(t)
-		authURL, _, _ := env.authorizationURL(personScopes)
-		return b.login(env.issuer, b.get(authURL), "dora", password)
+		authURL, _, _ := env.client.AuthorizationURL(personScopes)
+		return b.Login(env.issuer, b.Get(authURL), "dora", password)
 	}
 	rejected := loginPage(t)
-	if rejected.status != http.StatusBadRequest {
-		t.Errorf("login of a disabled user: status %d, expected 400", rejected.status)
+	if rejected.Status != http.StatusBadRequest {
+		t.Errorf("login of a disabled user: status %d, expected 400", rejected.Status)
 	}
-	if rejected.location != "" {
-		t.Errorf("login of a disabled user redirected to %q, expected no redirect", rejected.location)
+	if rejected.Location != "" {
+		t.Errorf("login of a disabled user redirected to %q, expected no redirect", rejected.Location)
 	}
-	if !strings.Contains(rejected.body, "This account is disabled") {
-		t.Errorf("login page of a disabled user shows no disabled error: %.400s", rejected.body)
+	if !strings.Contains(rejected.Body, "This account is disabled") {
+		t.Errorf("login page of a disabled user shows no disabled error: %.400s", rejected.Body)
 	}
 
-	status, refreshBody := env.refresh(t, userToken.RefreshToken)
+	status, refreshBody := env.client.Refresh(t, userToken.RefreshToken)
 	if status != http.StatusBadRequest || refreshBody["error"] != "invalid_grant" {
 		t.Errorf("refresh token of a disabled user: status %d %v, expected 400 invalid_grant", status, refreshBody)
 	}
@@ -525,21 +526,21 @@ func TestDisabledUserCannotLogIn(t *testing.T) {
 	}
 	// Disabling ended the user's login sessions, so their access token is
 	// rejected before the account is even looked at.
-	me := env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).problem(t, http.StatusUnauthorized)
+	me := env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).Problem(t, http.StatusUnauthorized)
 	if !strings.Contains(me.Detail, "session") {
 		t.Errorf("GET /v1/me of a disabled user: detail %q, expected it to say the login session has ended", me.Detail)
 	}
 
 	self := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+admin.ID+"/disable", nil)
-	self.problem(t, http.StatusBadRequest)
+	self.Problem(t, http.StatusBadRequest)
 
 	enabled := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/enable", nil)
-	enabled.expectStatus(t, http.StatusOK)
-	enabled.decode(t, &body)
+	enabled.ExpectStatus(t, http.StatusOK)
+	enabled.Decode(t, &body)
 	if body.Disabled {
 		t.Errorf("enable response disabled = true, expected false")
 	}
-	params := callbackParams(t, loginPage(t))
+	params := testsupport.CallbackParams(t, loginPage(t))
 	if params.Get("code") == "" {
 		t.Errorf("login after enable: callback %v, expected a code", params)
 	}
@@ -552,12 +553,12 @@ func TestDeletedUserLosesAccess(t *testing.T) {
 	user, password := env.createUser(t, "dean")
 	userToken := env.signIn(t, env.newBrowser(t), "dean", password, personScopes...)
 
-	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+admin.ID, nil).problem(t, http.StatusBadRequest)
-	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID, nil).expectStatus(t, http.StatusNoContent)
+	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+admin.ID, nil).Problem(t, http.StatusBadRequest)
+	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID, nil).ExpectStatus(t, http.StatusNoContent)
 
-	env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users/"+user.ID, nil).problem(t, http.StatusNotFound)
-	env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).problem(t, http.StatusUnauthorized)
-	status, body := env.refresh(t, userToken.RefreshToken)
+	env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users/"+user.ID, nil).Problem(t, http.StatusNotFound)
+	env.call(t, userToken.AccessToken, http.MethodGet, "/v1/me", nil).Problem(t, http.StatusUnauthorized)
+	status, body := env.client.Refresh(t, userToken.RefreshToken)
 	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Errorf("refresh token of a deleted user: status %d %v, expected 400 invalid_grant", status, body)
 	}
@@ -573,9 +574,9 @@ func TestAdminCreatesUserWhoLogsIn(t *testing.T) {
 		"username": "Nina", "email": "nina@example.com", "email_verified": true, "name": "Nina Simone",
 		"password": password, "roles": []string{"user"},
 	})
-	created.expectStatus(t, http.StatusCreated)
+	created.ExpectStatus(t, http.StatusCreated)
 	var user userBody
-	created.decode(t, &user)
+	created.Decode(t, &user)
 	if user.Username != "nina" {
 		t.Errorf("created username = %q, expected the lower-case nina", user.Username)
 	}
@@ -584,13 +585,13 @@ func TestAdminCreatesUserWhoLogsIn(t *testing.T) {
 	}
 
 	roles := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users/"+user.ID+"/roles", nil)
-	roles.expectStatus(t, http.StatusOK)
+	roles.ExpectStatus(t, http.StatusOK)
 	var rolePage struct {
 		Items []struct {
 			Name string `json:"name"`
 		} `json:"items"`
 	}
-	roles.decode(t, &rolePage)
+	roles.Decode(t, &rolePage)
 	if len(rolePage.Items) != 1 || rolePage.Items[0].Name != "user" {
 		t.Errorf("roles of the created user = %+v, expected only user", rolePage.Items)
 	}
@@ -598,10 +599,10 @@ func TestAdminCreatesUserWhoLogsIn(t *testing.T) {
 	duplicate := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users", map[string]any{
 		"username": "nina", "email": "other@example.com", "password": password,
 	})
-	duplicate.problem(t, http.StatusConflict)
+	duplicate.Problem(t, http.StatusConflict)
 
 	token := env.signIn(t, env.newBrowser(t), "nina", password, personScopes...)
-	env.call(t, token.AccessToken, http.MethodGet, "/v1/me", nil).expectStatus(t, http.StatusOK)
+	env.call(t, token.AccessToken, http.MethodGet, "/v1/me", nil).ExpectStatus(t, http.StatusOK)
 }
 
 func TestBadInputNamesEachField(t *testing.T) {
@@ -649,7 +650,7 @@ func TestBadInputNamesEachField(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			response := env.call(t, adminToken.AccessToken, tc.method, tc.path, tc.body)
-			fields := response.problem(t, http.StatusBadRequest).fields()
+			fields := response.Problem(t, http.StatusBadRequest).Fields()
 			if tc.wantFields != nil && !slices.Equal(fields, tc.wantFields) {
 				t.Errorf("problem fields %v, expected %v", fields, tc.wantFields)
 			}
@@ -658,9 +659,9 @@ func TestBadInputNamesEachField(t *testing.T) {
 
 	// None of the rejected requests changed the account.
 	me := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/me", nil)
-	me.expectStatus(t, http.StatusOK)
+	me.ExpectStatus(t, http.StatusOK)
 	var user userBody
-	me.decode(t, &user)
+	me.Decode(t, &user)
 	if user.Name != "Test ada" {
 		t.Errorf("name = %q after rejected requests, expected the unchanged Test ada", user.Name)
 	}
@@ -677,14 +678,14 @@ func TestNonObjectBodyNamesNoField(t *testing.T) {
 	for _, body := range []string{"[]", `"text"`, "42"} {
 		t.Run(body, func(t *testing.T) {
 			response := env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/me", body)
-			document := response.problem(t, http.StatusBadRequest)
+			document := response.Problem(t, http.StatusBadRequest)
 			for _, fieldError := range document.Errors {
 				if fieldError.Field == "" {
 					t.Errorf("problem reports an error with an empty field name (%q), expected a problem saying the body is not a JSON object", fieldError.Detail)
 				}
 			}
-			if strings.Contains(string(response.body), "userapi.") {
-				t.Errorf("problem exposes an internal Go type name: %s", response.body)
+			if strings.Contains(string(response.Body), "userapi.") {
+				t.Errorf("problem exposes an internal Go type name: %s", response.Body)
 			}
 		})
 	}
@@ -696,7 +697,7 @@ func TestOversizedBodyIsRejected(t *testing.T) {
 	_, adminToken := env.createAdmin(t, "ada")
 
 	response := env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"name": strings.Repeat("n", 70_000)})
-	response.problem(t, http.StatusRequestEntityTooLarge)
+	response.Problem(t, http.StatusRequestEntityTooLarge)
 }
 
 func TestUnknownRouteReturnsProblem(t *testing.T) {
@@ -704,8 +705,8 @@ func TestUnknownRouteReturnsProblem(t *testing.T) {
 	env := newTestEnv(t)
 	_, adminToken := env.createAdmin(t, "ada")
 
-	env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/nothing-here", nil).problem(t, http.StatusNotFound)
-	env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/me", nil).problem(t, http.StatusMethodNotAllowed)
+	env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/nothing-here", nil).Problem(t, http.StatusNotFound)
+	env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/me", nil).Problem(t, http.StatusMethodNotAllowed)
 }
 
 func TestTamperedCursorIsRejected(t *testing.T) {
@@ -718,19 +719,19 @@ func TestTamperedCursorIsRejected(t *testing.T) {
 
 	var users userPage
 	first := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users?limit=1", nil)
-	first.expectStatus(t, http.StatusOK)
-	first.decode(t, &users)
+	first.ExpectStatus(t, http.StatusOK)
+	first.Decode(t, &users)
 	if users.NextCursor == "" {
 		t.Fatalf("GET /v1/users?limit=1 of 4 users has no next_cursor")
 	}
 	// A second audit event after the admin's login, so that a page of one
 	// has a next_cursor.
 	env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"name": "Ada"}).
-		expectStatus(t, http.StatusOK)
+		ExpectStatus(t, http.StatusOK)
 	var events auditPage
 	audit := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/audit-events?limit=1", nil)
-	audit.expectStatus(t, http.StatusOK)
-	audit.decode(t, &events)
+	audit.ExpectStatus(t, http.StatusOK)
+	audit.Decode(t, &events)
 	if events.NextCursor == "" {
 		t.Fatalf("GET /v1/audit-events?limit=1 has no next_cursor")
 	}
@@ -761,14 +762,14 @@ func TestTamperedCursorIsRejected(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			response := env.call(t, adminToken.AccessToken, http.MethodGet, tc.path, nil)
-			if fields := response.problem(t, http.StatusBadRequest).fields(); !slices.Equal(fields, []string{"cursor"}) {
+			if fields := response.Problem(t, http.StatusBadRequest).Fields(); !slices.Equal(fields, []string{"cursor"}) {
 				t.Errorf("problem fields %v, expected [cursor]", fields)
 			}
 		})
 	}
 
 	env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users?limit=1&cursor="+url.QueryEscape(users.NextCursor), nil).
-		expectStatus(t, http.StatusOK)
+		ExpectStatus(t, http.StatusOK)
 }
 
 func TestListUsersSearchesAndPaginates(t *testing.T) {
@@ -798,9 +799,9 @@ func TestListUsersSearchesAndPaginates(t *testing.T) {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
 		response := env.call(t, adminToken.AccessToken, http.MethodGet, path, nil)
-		response.expectStatus(t, http.StatusOK)
+		response.ExpectStatus(t, http.StatusOK)
 		var users userPage
-		response.decode(t, &users)
+		response.Decode(t, &users)
 		if len(users.Items) > 2 {
 			t.Errorf("page %d has %d users, expected at most the limit 2", pageNumber, len(users.Items))
 		}
@@ -822,18 +823,18 @@ func TestListUsersSearchesAndPaginates(t *testing.T) {
 	// LIKE wildcards in q match themselves only.
 	for _, search := range []string{"%", "_"} {
 		response := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users?q="+url.QueryEscape(search), nil)
-		response.expectStatus(t, http.StatusOK)
+		response.ExpectStatus(t, http.StatusOK)
 		var users userPage
-		response.decode(t, &users)
+		response.Decode(t, &users)
 		if len(users.Items) != 0 {
 			t.Errorf("q=%s listed %d users, expected none because no username, email or name contains it", search, len(users.Items))
 		}
 	}
 
 	everyone := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/users", nil)
-	everyone.expectStatus(t, http.StatusOK)
+	everyone.ExpectStatus(t, http.StatusOK)
 	var all userPage
-	everyone.decode(t, &all)
+	everyone.Decode(t, &all)
 	if len(all.Items) != 10 {
 		t.Errorf("GET /v1/users listed %d users, expected all 10", len(all.Items))
 	}
@@ -849,24 +850,24 @@ func TestAuditEventsRecordChanges(t *testing.T) {
 	user, password := env.createUser(t, "uma")
 
 	wrongLogin := env.newBrowser(t)
-	authURL, _, _ := env.authorizationURL(personScopes)
-	wrongLogin.login(env.issuer, wrongLogin.get(authURL), "uma", "wrong-password-value")
+	authURL, _, _ := env.client.AuthorizationURL(personScopes)
+	wrongLogin.Login(env.issuer, wrongLogin.Get(authURL), "uma", "wrong-password-value")
 	token := env.signIn(t, env.newBrowser(t), "uma", password, personScopes...)
 
 	patched := env.call(t, token.AccessToken, http.MethodPatch, "/v1/me", map[string]string{"name": "Uma Thurman"})
-	patched.expectStatus(t, http.StatusOK)
+	patched.ExpectStatus(t, http.StatusOK)
 	env.call(t, token.AccessToken, http.MethodPost, "/v1/me/password",
 		map[string]string{"current_password": "wrong-current-value", "new_password": "long enough password"}).
-		expectStatus(t, http.StatusBadRequest)
+		ExpectStatus(t, http.StatusBadRequest)
 	created := env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/roles",
 		map[string]any{"name": "auditors", "permissions": []string{"audit:read"}})
-	created.expectStatus(t, http.StatusCreated)
+	created.ExpectStatus(t, http.StatusCreated)
 	var role struct {
 		ID string `json:"id"`
 	}
-	created.decode(t, &role)
+	created.Decode(t, &role)
 	env.call(t, adminToken.AccessToken, http.MethodPut, "/v1/users/"+user.ID+"/roles/auditors", nil).
-		expectStatus(t, http.StatusNoContent)
+		ExpectStatus(t, http.StatusNoContent)
 
 	all := listAuditEvents(t, env, adminToken.AccessToken, "limit=200")
 	expected := []struct {
@@ -913,7 +914,7 @@ func TestAuditEventsRecordChanges(t *testing.T) {
 		}
 		raw := env.call(t, adminToken.AccessToken, http.MethodGet, "/v1/audit-events?limit=200", nil)
 		for _, secret := range []string{password, "wrong-password-value", "wrong-current-value", "long enough password"} {
-			if strings.Contains(string(raw.body), secret) {
+			if strings.Contains(string(raw.Body), secret) {
 				t.Errorf("audit events contain the password %q", secret)
 			}
 		}
@@ -921,7 +922,7 @@ func TestAuditEventsRecordChanges(t *testing.T) {
 
 	t.Run("request details recorded", func(t *testing.T) {
 		profile := found["user.profile_updated/success/"+user.ID]
-		if want := patched.header.Get("X-Request-Id"); want == "" || profile.RequestID != want {
+		if want := patched.Header.Get("X-Request-Id"); want == "" || profile.RequestID != want {
 			t.Errorf("profile update request_id = %q, expected the response's X-Request-Id %q", profile.RequestID, want)
 		}
 		if profile.UserAgent != userAgent {
@@ -1021,9 +1022,9 @@ func TestAuditEventsRecordChanges(t *testing.T) {
 				query += "&cursor=" + url.QueryEscape(cursor)
 			}
 			response := env.call(t, adminToken.AccessToken, http.MethodGet, query, nil)
-			response.expectStatus(t, http.StatusOK)
+			response.ExpectStatus(t, http.StatusOK)
 			var events auditPage
-			response.decode(t, &events)
+			response.Decode(t, &events)
 			if len(events.Items) > 2 {
 				t.Errorf("page %d has %d events, expected at most the limit 2", pageNumber, len(events.Items))
 			}
@@ -1043,9 +1044,9 @@ func TestAuditEventsRecordChanges(t *testing.T) {
 func listAuditEvents(t *testing.T, env *testEnv, accessToken, query string) []auditEvent {
 	t.Helper()
 	response := env.call(t, accessToken, http.MethodGet, "/v1/audit-events?"+query, nil)
-	response.expectStatus(t, http.StatusOK)
+	response.ExpectStatus(t, http.StatusOK)
 	var events auditPage
-	response.decode(t, &events)
+	response.Decode(t, &events)
 	return events.Items
 }
 
@@ -1081,8 +1082,8 @@ func TestRolesScopeAddsRolesClaim(t *testing.T) {
 	token := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "account", "profile", "roles")
 	rawIDToken, _ := token.Extra("id_token").(string)
 	tokens := map[string]map[string]any{
-		"ID token":     jwtPayload(t, rawIDToken),
-		"access token": jwtPayload(t, token.AccessToken),
+		"ID token":     testsupport.JWTPayload(t, rawIDToken),
+		"access token": testsupport.JWTPayload(t, token.AccessToken),
 		"userinfo":     env.userinfo(t, token.AccessToken),
 	}
 	for name, claims := range tokens {
@@ -1094,8 +1095,8 @@ func TestRolesScopeAddsRolesClaim(t *testing.T) {
 	without := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "account", "profile")
 	rawIDToken, _ = without.Extra("id_token").(string)
 	tokens = map[string]map[string]any{
-		"ID token":     jwtPayload(t, rawIDToken),
-		"access token": jwtPayload(t, without.AccessToken),
+		"ID token":     testsupport.JWTPayload(t, rawIDToken),
+		"access token": testsupport.JWTPayload(t, without.AccessToken),
 		"userinfo":     env.userinfo(t, without.AccessToken),
 	}
 	for name, claims := range tokens {
@@ -1113,8 +1114,8 @@ func TestRolesClaimEmptyForUserWithoutRoles(t *testing.T) {
 	token := env.signIn(t, env.newBrowser(t), "nadia", password, "openid", "roles")
 	rawIDToken, _ := token.Extra("id_token").(string)
 	tokens := map[string]map[string]any{
-		"ID token":     jwtPayload(t, rawIDToken),
-		"access token": jwtPayload(t, token.AccessToken),
+		"ID token":     testsupport.JWTPayload(t, rawIDToken),
+		"access token": testsupport.JWTPayload(t, token.AccessToken),
 	}
 	for name, claims := range tokens {
 		roles, ok := claims["roles"]
@@ -1135,13 +1136,13 @@ func TestRefreshKeepsRolesClaim(t *testing.T) {
 	env.assignRole(t, user, storage.RoleUser)
 
 	token := env.signIn(t, env.newBrowser(t), "rita", password, "openid", "roles", "offline_access")
-	status, body := env.refresh(t, token.RefreshToken)
+	status, body := env.client.Refresh(t, token.RefreshToken)
 	if status != http.StatusOK {
 		t.Fatalf("refresh: status %d %v, expected 200", status, body)
 	}
 	for _, name := range []string{"access_token", "id_token"} {
 		raw, _ := body[name].(string)
-		if got := stringList(jwtPayload(t, raw)["roles"]); !slices.Equal(got, []string{"user"}) {
+		if got := stringList(testsupport.JWTPayload(t, raw)["roles"]); !slices.Equal(got, []string{"user"}) {
 			t.Errorf("refreshed %s roles claim = %v, expected [user]", name, got)
 		}
 	}
@@ -1172,11 +1173,11 @@ func TestAuditChainIntactAfterConcurrentChanges(t *testing.T) {
 
 	var wg sync.WaitGroup
 	statuses := make([]string, 2*len(users))
-	status := func(response *apiResponse, err error) string {
+	status := func(response *testsupport.APIResponse, err error) string {
 		if err != nil {
 			return err.Error()
 		}
-		return fmt.Sprintf("%d %.200s", response.status, response.body)
+		return fmt.Sprintf("%d %.200s", response.Status, response.Body)
 	}
 	for i, user := range users {
 		wg.Go(func() {
@@ -1230,11 +1231,11 @@ func TestDisableSurvivesConcurrentProfileEdit(t *testing.T) {
 	token := env.signIn(t, env.newBrowser(t), "rex", password, personScopes...)
 
 	for round := 1; round <= 10; round++ {
-		var disabled *apiResponse
+		var disabled *testsupport.APIResponse
 		editProfileDuring(t, env, token.AccessToken, func() {
 			disabled = env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/disable", nil)
 		})
-		disabled.expectStatus(t, http.StatusOK)
+		disabled.ExpectStatus(t, http.StatusOK)
 
 		stored, err := env.store.GetUser(context.Background(), user.ID)
 		if err != nil {
@@ -1243,7 +1244,7 @@ func TestDisableSurvivesConcurrentProfileEdit(t *testing.T) {
 		if !stored.Disabled {
 			t.Fatalf("round %d: user is enabled again after POST /disable returned 200 and the user's own PATCH /v1/me requests finished, expected disabled", round)
 		}
-		env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/enable", nil).expectStatus(t, http.StatusOK)
+		env.call(t, adminToken.AccessToken, http.MethodPost, "/v1/users/"+user.ID+"/enable", nil).ExpectStatus(t, http.StatusOK)
 	}
 }
 
@@ -1258,12 +1259,12 @@ func TestAdminEditSurvivesConcurrentProfileEdit(t *testing.T) {
 	// change, while the user edits other fields of the same profile.
 	for round := 1; round <= 10; round++ {
 		verified := round%2 == 0
-		var patched *apiResponse
+		var patched *testsupport.APIResponse
 		editProfileDuring(t, env, token.AccessToken, func() {
 			patched = env.call(t, adminToken.AccessToken, http.MethodPatch, "/v1/users/"+user.ID,
 				map[string]any{"email_verified": verified})
 		})
-		patched.expectStatus(t, http.StatusOK)
+		patched.ExpectStatus(t, http.StatusOK)
 
 		stored, err := env.store.GetUser(context.Background(), user.ID)
 		if err != nil {
@@ -1289,7 +1290,7 @@ func editProfileDuring(t *testing.T, env *testEnv, accessToken string, change fu
 		wg.Go(func() {
 			for !stop.Load() {
 				response, err := env.send(accessToken, http.MethodPatch, "/v1/me", map[string]string{"name": "Rex"})
-				if err != nil || response.status == http.StatusForbidden {
+				if err != nil || response.Status == http.StatusForbidden {
 					return
 				}
 				edits.Add(1)
