@@ -154,12 +154,15 @@ func Ready(logger *slog.Logger, dependencies ...Dependency) gin.HandlerFunc {
 const userKey = "latchkey.user"
 
 // RequirePerson returns middleware, to run after bearer's, that lets
-// through tokens issued to an enabled person in a login session and loads
-// that person for CurrentUser. Client credentials tokens have no person.
+// through tokens issued to an enabled person and loads that person for
+// CurrentUser. Client credentials tokens have no person.
 func RequirePerson(logger *slog.Logger, getUser func(ctx context.Context, id string) (*storage.User, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		// A client acting for itself is its own subject. A person's token
+		// names a login session, unless it was refreshed after the session
+		// ended on its own (an offline grant).
 		claims, ok := bearer.ClaimsFrom(c)
-		if !ok || claims.SessionID == "" {
+		if !ok || claims.Subject == "" || (claims.Subject == claims.ClientID && claims.SessionID == "") {
 			WriteProblem(c, http.StatusForbidden, "Forbidden", "This endpoint needs a token issued to a person.")
 			return
 		}

@@ -41,6 +41,7 @@ type Store interface {
 	RecordMFAChallengeFailure(ctx context.Context, id string) (failures int, err error)
 	ReserveMFACheck(ctx context.Context, userID string, limit int, now time.Time) (int, error)
 	ResetMFAChecks(ctx context.Context, userID string) error
+	ReleaseMFACheck(ctx context.Context, userID string) error
 	DeleteMFAChallenge(ctx context.Context, id string) error
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Ready(ctx context.Context) error

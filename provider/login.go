@@ -117,9 +117,25 @@ func (p *Provider) login(c *gin.Context) {
 const maxUserAgentLength = 512
 
 // startSession creates a login session authenticated with amr and sets
-// its cookie.
+// its cookie, or renews the browser's current session of the same user.
 func (p *Provider) startSession(c *gin.Context, user *storage.User, amr []string) (*storage.LoginSession, error) {
 	now := p.now().UTC()
+	// Signing in again, for prompt=login or max_age, renews the browser's
+	// session of the same person rather than leaving it beside a new one.
+	if current, err := p.currentLoginSession(c); err != nil {
+		return nil, err
+	} else if current != nil && current.UserID == user.ID {
+		authTime := now.Truncate(time.Second)
+		err := p.sessions.Elevate(c.Request.Context(), current.ID, amr, authTime)
+		if err == nil {
+			current.AMR, current.AuthTime = slices.Clone(amr), authTime
+			return current, nil
+		}
+		if !errors.Is(err, fosite.ErrNotFound) {
+			return nil, err
+		}
+	}
+
 	cookieSecret := randomToken(32)
 	session := &storage.LoginSession{
 		ID:          loginSessionID(cookieSecret),

@@ -215,6 +215,18 @@ func (p *Provider) mfaSubmit(c *gin.Context) {
 		p.renderUnavailable(c, err)
 		return
 	}
+	if reason == "replayed_code" {
+		// The code was right for a step already used, as the one just
+		// used to confirm the enrolment: not a guess, so not counted.
+		if err := p.store.ReleaseMFACheck(ctx, userID); err != nil {
+			p.renderUnavailable(c, err)
+			return
+		}
+		p.audit(ctx, newAuditEvent(c, storage.ActorUser, userID, userID, auditMFAFailed, storage.OutcomeFailure,
+			map[string]any{"reason": reason, "client_id": clientID}))
+		p.renderMFA(c, http.StatusBadRequest, flow, sealed, "This code was already used. Wait for the next code from your app.")
+		return
+	}
 	if reason != "" {
 		p.rejectCode(c, flow, sealed, userID, reason, checks)
 		return

@@ -317,6 +317,21 @@ func (p *Provider) refreshPerson(ctx context.Context, ar fosite.AccessRequester)
 	if user.Disabled {
 		return fosite.ErrInvalidGrant.WithHint("The user account is disabled.")
 	}
+	// A refresh is activity in the login session and keeps it alive. A
+	// session that ended on its own (idle or at its absolute end, not by a
+	// logout, which revokes the grant) leaves an offline grant (OpenID
+	// Connect Core §11): its tokens no longer name the session, so that the
+	// APIs' session check does not refuse them.
+	switch err := p.sessions.Touch(ctx, session.LoginSessionID); {
+	case errors.Is(err, fosite.ErrNotFound):
+		if !ar.GetGrantedScopes().Has("offline_access") {
+			return fosite.ErrInvalidGrant.WithHint("The login session of this grant has ended.")
+		}
+		session.LoginSessionID = ""
+		delete(session.IDTokenClaims().Extra, "sid")
+	case err != nil:
+		return err
+	}
 
 	roles, err := p.roleNames(ctx, user.ID)
 	if err != nil {

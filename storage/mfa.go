@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ory/fosite"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -33,6 +34,8 @@ type MFA struct {
 	LockedUntil time.Time
 	// BackupCodesLeft counts the unused backup codes.
 	BackupCodesLeft int
+	// FailedCodes counts the code checks since the last success or lock.
+	FailedCodes int
 }
 
 // LogValue logs an enrolment by user id only, so the sealed secret never
@@ -94,6 +97,7 @@ func (s *Store) GetMFA(ctx context.Context, userID string) (*MFA, error) {
 		CreatedAt:       row.CreatedAt,
 		LastStep:        row.LastStep,
 		BackupCodesLeft: int(left),
+		FailedCodes:     row.FailedCodes,
 	}
 	if row.ConfirmedAt != nil {
 		m.ConfirmedAt = *row.ConfirmedAt
@@ -373,6 +377,13 @@ func (s *Store) ReserveMFACheck(ctx context.Context, userID string, limit int, n
 		return 0, ErrMFALocked
 	}
 	return counts[0], nil
+}
+
+// ReleaseMFACheck gives back a check reserved for a code that turned out
+// to be right but already used, which tells a guesser nothing.
+func (s *Store) ReleaseMFACheck(ctx context.Context, userID string) error {
+	return translate(s.db(ctx).Model(&userMFARow{}).Where("user_id = ? AND failed_codes > 0", userID).
+		Update("failed_codes", gorm.Expr("failed_codes - 1")).Error)
 }
 
 // ResetMFAChecks clears the user's count of code checks after a correct

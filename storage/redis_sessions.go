@@ -441,8 +441,8 @@ func (r *RedisSessionStore) Ping(ctx context.Context) error {
 	return redisError(r.client.Ping(ctx).Err())
 }
 
-// elevateScript replaces the JSON of a session that still exists and adds
-// it to the MFA index when asked. ARGV: prefix, session id, JSON, MFA
+// elevateScript replaces the JSON of a session that still exists and puts
+// it in or out of the MFA index. ARGV: prefix, session id, JSON, MFA
 // ("1" or "0").
 var elevateScript = redis.NewScript(`
 local p, id = ARGV[1], ARGV[2]
@@ -452,14 +452,16 @@ redis.call('HSET', key, 'data', ARGV[3])
 if ARGV[4] == '1' then
   local deadline = redis.call('ZSCORE', p .. 'stats:sessions', id)
   if deadline then redis.call('ZADD', p .. 'stats:mfa', deadline, id) end
+else
+  redis.call('ZREM', p .. 'stats:mfa', id)
 end
 return 1
 `)
 
 // Elevate records a further authentication in a live session, such as a
-// second factor after the password: it replaces the methods and the
-// authentication time, and counts the session as MFA when UsedMFA now
-// holds. Two concurrent calls for one session may lose one's methods; the
+// second factor after the password or a new sign-in: it replaces the
+// methods and the authentication time, and counts the session as MFA
+// exactly when UsedMFA now holds. Two concurrent calls for one session may lose one's methods; the
 // login flow makes one at a time.
 func (r *RedisSessionStore) Elevate(ctx context.Context, id string, amr []string, authTime time.Time) error {
 	s, err := r.load(ctx, id)

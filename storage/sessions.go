@@ -374,9 +374,9 @@ func (m *MemorySessionStore) Stats(ctx context.Context) (*SessionStats, error) {
 }
 
 // Elevate records a further authentication in a live session, such as a
-// second factor after the password: it replaces the methods and the
-// authentication time, and counts the session as MFA when UsedMFA now
-// holds.
+// second factor after the password or a new sign-in: it replaces the
+// methods and the authentication time, and counts the session as MFA
+// exactly when UsedMFA now holds.
 func (m *MemorySessionStore) Elevate(ctx context.Context, id string, amr []string, authTime time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -388,6 +388,8 @@ func (m *MemorySessionStore) Elevate(ctx context.Context, id string, amr []strin
 	s.AuthTime = authTime
 	if s.UsedMFA() {
 		m.mfa.set(id, s.Deadline())
+	} else {
+		m.mfa.remove(id)
 	}
 	return nil
 }

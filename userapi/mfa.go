@@ -73,6 +73,8 @@ type mfaStatusJSON struct {
 	TOTPEnabled          bool `json:"totp_enabled"`
 	TOTPPending          bool `json:"totp_pending"`
 	BackupCodesRemaining int  `json:"backup_codes_remaining"`
+	// LockedUntil is set while wrong codes keep the second step locked.
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
 }
 
 // getMFA shows whether the person's second factor is on and how many
@@ -90,6 +92,9 @@ func (a *API) getMFA(c *gin.Context) {
 	status := mfaStatusJSON{TOTPEnabled: state.Confirmed, TOTPPending: !state.Confirmed}
 	if state.Confirmed {
 		status.BackupCodesRemaining = state.BackupCodesLeft
+	}
+	if until := state.LockedUntil.UTC(); until.After(time.Now()) {
+		status.LockedUntil = &until
 	}
 	c.JSON(http.StatusOK, status)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"fmt"
 	"image/png"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/internal/testsupport"
 	"github.com/latchkey/latchkey/mfa"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
@@ -56,14 +56,14 @@ func TestTOTPEnrolment(t *testing.T) {
 	}
 
 	started := env.call(t, token.AccessToken, http.MethodPost, "/v1/me/mfa/totp", nil)
-	started.expectStatus(t, http.StatusCreated)
-	if cacheControl := started.header.Get("Cache-Control"); cacheControl != "no-store" {
+	started.ExpectStatus(t, http.StatusCreated)
+	if cacheControl := started.Header.Get("Cache-Control"); cacheControl != "no-store" {
 		t.Errorf("POST /v1/me/mfa/totp: Cache-Control %q, expected no-store because the body carries the secret", cacheControl)
 	}
 	var enrolment totpStart
-	started.decode(t, &enrolment)
+	started.Decode(t, &enrolment)
 	if enrolment.Secret == "" {
-		t.Fatalf("POST /v1/me/mfa/totp returned no secret: %s", started.body)
+		t.Fatalf("POST /v1/me/mfa/totp returned no secret: %s", started.Body)
 	}
 
 	uri, err := url.Parse(enrolment.OTPAuthURI)
@@ -103,22 +103,22 @@ func TestTOTPEnrolment(t *testing.T) {
 	}
 
 	wrong := env.call(t, token.AccessToken, http.MethodPost, "/v1/me/mfa/totp/confirm",
-		map[string]string{"code": wrongTOTPCode(t, enrolment.Secret)})
-	if fields := wrong.problem(t, http.StatusBadRequest).fields(); !slices.Equal(fields, []string{"code"}) {
+		map[string]string{"code": testsupport.WrongTOTPCode(t, enrolment.Secret)})
+	if fields := wrong.Problem(t, http.StatusBadRequest).Fields(); !slices.Equal(fields, []string{"code"}) {
 		t.Errorf("confirmation with a wrong code: problem fields %v, expected [code]", fields)
 	}
 
-	code, err := mfa.StepCode(enrolment.Secret, currentStep())
+	code, err := mfa.StepCode(enrolment.Secret, testsupport.CurrentTOTPStep())
 	if err != nil {
 		t.Fatalf("compute the TOTP code: %v", err)
 	}
 	confirmed := env.call(t, token.AccessToken, http.MethodPost, "/v1/me/mfa/totp/confirm", map[string]string{"code": code})
-	confirmed.expectStatus(t, http.StatusOK)
-	if cacheControl := confirmed.header.Get("Cache-Control"); cacheControl != "no-store" {
+	confirmed.ExpectStatus(t, http.StatusOK)
+	if cacheControl := confirmed.Header.Get("Cache-Control"); cacheControl != "no-store" {
 		t.Errorf("POST /v1/me/mfa/totp/confirm: Cache-Control %q, expected no-store because the body carries backup codes", cacheControl)
 	}
 	var backup backupCodeList
-	confirmed.decode(t, &backup)
+	confirmed.Decode(t, &backup)
 	if len(backup.BackupCodes) != mfa.BackupCodeCount {
 		t.Errorf("confirmation returned %d backup codes, expected %d", len(backup.BackupCodes), mfa.BackupCodeCount)
 	}
@@ -145,9 +145,9 @@ func TestTOTPEnrolment(t *testing.T) {
 		t.Error("the store holds the TOTP secret in plain text, expected it sealed")
 	}
 
-	env.call(t, token.AccessToken, http.MethodPost, "/v1/me/mfa/totp", nil).problem(t, http.StatusConflict)
+	env.call(t, token.AccessToken, http.MethodPost, "/v1/me/mfa/totp", nil).Problem(t, http.StatusConflict)
 	env.call(t, token.AccessToken, http.MethodPost, "/v1/me/mfa/totp/confirm", map[string]string{"code": code}).
-		problem(t, http.StatusConflict)
+		Problem(t, http.StatusConflict)
 }
 
 func TestTOTPLoginAddsSecondFactor(t *testing.T) {
@@ -162,17 +162,17 @@ func TestTOTPLoginAddsSecondFactor(t *testing.T) {
 	// once, without a confirmation page.
 	idTokenHint, _ := passwordToken.Extra("id_token").(string)
 	logoutURL := env.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {idTokenHint}}.Encode()
-	if signedOut := b.get(logoutURL); signedOut.status != http.StatusOK {
-		t.Fatalf("RP-initiated logout: status %d, expected 200: %.300s", signedOut.status, signedOut.body)
+	if signedOut := b.Get(logoutURL); signedOut.Status != http.StatusOK {
+		t.Fatalf("RP-initiated logout: status %d, expected 200: %.300s", signedOut.Status, signedOut.Body)
 	}
 	if params := env.silentAuthorization(t, b); params.Get("error") != "login_required" {
 		t.Fatalf("prompt=none after logout: callback %v, expected error=login_required", params)
 	}
 
 	mfaPage, state, verifier := env.startMFALogin(t, b, "otto", password)
-	codeInput := formInput(t, mfaPage.body, "code")
+	codeInput := formInput(t, mfaPage.Body, "code")
 	if codeInput == nil {
-		t.Fatalf("MFA page has no input named code: %.500s", mfaPage.body)
+		t.Fatalf("MFA page has no input named code: %.500s", mfaPage.Body)
 	}
 	if codeInput["autocomplete"] != "one-time-code" {
 		t.Errorf("code input autocomplete = %q, expected one-time-code", codeInput["autocomplete"])
@@ -185,16 +185,16 @@ func TestTOTPLoginAddsSecondFactor(t *testing.T) {
 	// uses the next one. MatchTOTP accepts it as clock drift, and replay
 	// protection lets it through because it is later.
 	code := env.nextTOTPCode(t, user.ID, enrolment.secret)
-	token := env.exchangeCode(t, callbackParams(t, b.submitMFACode(env.issuer, mfaPage, code)), state, verifier)
+	token := env.client.ExchangeCode(t, testsupport.CallbackParams(t, b.SubmitMFACode(env.issuer, mfaPage, code)), state, verifier)
 	if !b.hasCookie(env.issuer, sessionCookie) {
 		t.Errorf("no %s cookie after the second factor", sessionCookie)
 	}
 
 	idToken, _ := token.Extra("id_token").(string)
 	for name, claims := range map[string]map[string]any{
-		"ID token": jwtPayload(t, idToken), "access token": jwtPayload(t, token.AccessToken),
+		"ID token": testsupport.JWTPayload(t, idToken), "access token": testsupport.JWTPayload(t, token.AccessToken),
 	} {
-		if amr := stringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
+		if amr := testsupport.StringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
 			t.Errorf("%s amr = %v, expected [pwd otp]", name, claims["amr"])
 		}
 		if claims["acr"] != provider.ACRMFA {
@@ -216,10 +216,19 @@ func TestTOTPLoginAddsSecondFactor(t *testing.T) {
 	// still inside the window MatchTOTP accepts.
 	replayBrowser := env.newBrowser(t)
 	replayPage, _, _ := env.startMFALogin(t, replayBrowser, "otto", password)
-	replayed := replayBrowser.submitMFACode(env.issuer, replayPage, code)
-	expectCodeRejected(t, replayBrowser, env.issuer, replayed, "replayed TOTP code")
+	replayed := replayBrowser.SubmitMFACode(env.issuer, replayPage, code)
+	expectCodeRejected(t, replayBrowser, env.issuer, replayed, "replayed TOTP code", "already used")
 	if reasons := env.mfaFailureReasons(t, user.ID); !slices.Equal(reasons, []string{"replayed_code"}) {
 		t.Errorf("mfa.failed reasons = %v, expected [replayed_code]", reasons)
+	}
+	// A right code of a used step tells a guesser nothing, so it is not
+	// counted towards the lock.
+	mfaState, err := env.store.GetMFA(context.Background(), user.ID)
+	if err != nil {
+		t.Fatalf("get MFA state: %v", err)
+	}
+	if mfaState.FailedCodes != 0 {
+		t.Errorf("counted code checks after a replay = %d, expected 0", mfaState.FailedCodes)
 	}
 }
 
@@ -233,10 +242,10 @@ func TestBackupCodeWorksOnce(t *testing.T) {
 
 	b := env.newBrowser(t)
 	mfaPage, state, verifier := env.startMFALogin(t, b, "bea", password)
-	token := env.exchangeCode(t, callbackParams(t, b.submitMFACode(env.issuer, mfaPage, firstCode)), state, verifier)
+	token := env.client.ExchangeCode(t, testsupport.CallbackParams(t, b.SubmitMFACode(env.issuer, mfaPage, firstCode)), state, verifier)
 	idToken, _ := token.Extra("id_token").(string)
-	claims := jwtPayload(t, idToken)
-	if amr := stringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
+	claims := testsupport.JWTPayload(t, idToken)
+	if amr := testsupport.StringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp"}) {
 		t.Errorf("ID token amr after a backup code = %v, expected [pwd otp]", claims["amr"])
 	}
 	if claims["acr"] != provider.ACRMFA {
@@ -245,7 +254,7 @@ func TestBackupCodeWorksOnce(t *testing.T) {
 
 	reuseBrowser := env.newBrowser(t)
 	reusePage, _, _ := env.startMFALogin(t, reuseBrowser, "bea", password)
-	reused := reuseBrowser.submitMFACode(env.issuer, reusePage, firstCode)
+	reused := reuseBrowser.SubmitMFACode(env.issuer, reusePage, firstCode)
 	expectCodeRejected(t, reuseBrowser, env.issuer, reused, "used backup code")
 	if reasons := env.mfaFailureReasons(t, user.ID); !slices.Equal(reasons, []string{"wrong_backup_code"}) {
 		t.Errorf("mfa.failed reasons = %v, expected [wrong_backup_code]", reasons)
@@ -255,12 +264,20 @@ func TestBackupCodeWorksOnce(t *testing.T) {
 		t.Errorf("backup_codes_remaining after one use = %d, expected %d", status.BackupCodesRemaining, mfa.BackupCodeCount-1)
 	}
 
-	// The person signed in seconds ago, inside the 5 minutes the user API
-	// allows for replacing the codes.
-	regenerated := env.call(t, personToken.AccessToken, http.MethodPost, "/v1/me/mfa/backup-codes", nil)
-	regenerated.expectStatus(t, http.StatusOK)
+	// A token from the sign-in before TOTP was on did not pass the second
+	// factor, so it cannot replace the codes.
+	refused := env.call(t, personToken.AccessToken, http.MethodPost, "/v1/me/mfa/backup-codes", nil)
+	refused.ExpectStatus(t, http.StatusUnauthorized)
+	if challenge := refused.Header.Get("WWW-Authenticate"); !strings.Contains(challenge, `acr_values="`+provider.ACRMFA+`"`) {
+		t.Errorf("WWW-Authenticate = %q, expected acr_values naming %s", challenge, provider.ACRMFA)
+	}
+
+	// The backup-code sign-in was seconds ago and passed the second
+	// factor, as replacing the codes requires.
+	regenerated := env.call(t, token.AccessToken, http.MethodPost, "/v1/me/mfa/backup-codes", nil)
+	regenerated.ExpectStatus(t, http.StatusOK)
 	var fresh backupCodeList
-	regenerated.decode(t, &fresh)
+	regenerated.Decode(t, &fresh)
 	if len(fresh.BackupCodes) != mfa.BackupCodeCount {
 		t.Fatalf("regeneration returned %d backup codes, expected %d", len(fresh.BackupCodes), mfa.BackupCodeCount)
 	}
@@ -275,14 +292,14 @@ func TestBackupCodeWorksOnce(t *testing.T) {
 
 	oldBrowser := env.newBrowser(t)
 	oldPage, _, _ := env.startMFALogin(t, oldBrowser, "bea", password)
-	unusedOld := oldBrowser.submitMFACode(env.issuer, oldPage, enrolment.backupCodes[1])
+	unusedOld := oldBrowser.SubmitMFACode(env.issuer, oldPage, enrolment.backupCodes[1])
 	expectCodeRejected(t, oldBrowser, env.issuer, unusedOld, "unused backup code of the replaced set")
 
 	// Backup codes ignore case, so one typed in capitals works too.
 	regeneratedBrowser := env.newBrowser(t)
 	regeneratedPage, state, verifier := env.startMFALogin(t, regeneratedBrowser, "bea", password)
-	capitals := regeneratedBrowser.submitMFACode(env.issuer, regeneratedPage, strings.ToUpper(fresh.BackupCodes[0]))
-	env.exchangeCode(t, callbackParams(t, capitals), state, verifier)
+	capitals := regeneratedBrowser.SubmitMFACode(env.issuer, regeneratedPage, strings.ToUpper(fresh.BackupCodes[0]))
+	env.client.ExchangeCode(t, testsupport.CallbackParams(t, capitals), state, verifier)
 }
 
 func TestPasswordStepGrantsNothing(t *testing.T) {
@@ -295,8 +312,8 @@ func TestPasswordStepGrantsNothing(t *testing.T) {
 	// The password is submitted without following the redirect, so that
 	// the response of the password step itself can be checked.
 	b := env.newBrowser(t)
-	authURL, _, _ := env.authorizationURL(personScopes)
-	loginForm := hiddenInputs(t, b.get(authURL).body)
+	authURL, _, _ := env.client.AuthorizationURL(personScopes)
+	loginForm := testsupport.HiddenInputs(t, b.Get(authURL).Body)
 	loginForm.Set("username", "sam")
 	loginForm.Set("password", password)
 	passwordStep := b.postFormWithoutRedirect(env.issuer+"/login", loginForm)
@@ -323,35 +340,35 @@ func TestPasswordStepGrantsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mfaPage := b.get(issuer.ResolveReference(next).String())
-	if mfaPage.status != http.StatusOK {
-		t.Fatalf("GET %s: status %d, expected the MFA page: %.300s", next.Path, mfaPage.status, mfaPage.body)
+	mfaPage := b.Get(issuer.ResolveReference(next).String())
+	if mfaPage.Status != http.StatusOK {
+		t.Fatalf("GET %s: status %d, expected the MFA page: %.300s", next.Path, mfaPage.Status, mfaPage.Body)
 	}
-	form := hiddenInputs(t, mfaPage.body)
+	form := testsupport.HiddenInputs(t, mfaPage.Body)
 	sealedFlow, csrfToken := form.Get("flow"), form.Get("csrf_token")
 	if sealedFlow == "" || csrfToken == "" {
-		t.Fatalf("MFA page has no flow or csrf_token: %.500s", mfaPage.body)
+		t.Fatalf("MFA page has no flow or csrf_token: %.500s", mfaPage.Body)
 	}
-	if fromURL := mfaPage.url.Query().Get("flow"); fromURL != sealedFlow {
+	if fromURL := mfaPage.URL.Query().Get("flow"); fromURL != sealedFlow {
 		t.Errorf("MFA page URL carries flow %.40q, the form %.40q; expected the same sealed flow", fromURL, sealedFlow)
 	}
 
 	// The sealed flow of the MFA step is a valid flow, so a page that
 	// trusted it without a login session would finish the request.
 	consentForm := url.Values{"flow": {sealedFlow}, "csrf_token": {csrfToken}, "decision": {"allow"}}
-	posted := b.postForm(env.issuer+"/consent", consentForm)
+	posted := b.PostForm(env.issuer+"/consent", consentForm)
 	expectNoCode(t, posted, "POST /consent with the flow of the MFA step")
-	consentPage := b.get(env.issuer + "/consent?flow=" + url.QueryEscape(sealedFlow))
+	consentPage := b.Get(env.issuer + "/consent?flow=" + url.QueryEscape(sealedFlow))
 	expectNoCode(t, consentPage, "GET /consent with the flow of the MFA step")
-	loginPosted := b.postForm(env.issuer+"/login", url.Values{"flow": {sealedFlow}, "csrf_token": {csrfToken}})
+	loginPosted := b.PostForm(env.issuer+"/login", url.Values{"flow": {sealedFlow}, "csrf_token": {csrfToken}})
 	expectNoCode(t, loginPosted, "POST /login with the flow of the MFA step and no password")
 
 	if params := env.silentAuthorization(t, b); params.Get("error") != "login_required" {
 		t.Errorf("prompt=none after the password step: callback %v, expected error=login_required", params)
 	}
-	authURL, _, _ = env.authorizationURL(personScopes)
-	if again := b.get(authURL); again.url.Path != "/login" {
-		t.Errorf("authorization request after the password step led to %s, expected the login page", again.url)
+	authURL, _, _ = env.client.AuthorizationURL(personScopes)
+	if again := b.Get(authURL); again.URL.Path != "/login" {
+		t.Errorf("authorization request after the password step led to %s, expected the login page", again.URL)
 	}
 	if b.hasCookie(env.issuer, sessionCookie) {
 		t.Errorf("the %s cookie appeared without a second factor", sessionCookie)
@@ -365,9 +382,9 @@ func TestMFAChangesNeedRecentAuthentication(t *testing.T) {
 	b := env.newBrowser(t)
 	firstToken := env.signIn(t, b, "rhea", password, personScopes...)
 	idToken, _ := firstToken.Extra("id_token").(string)
-	sid, _ := jwtPayload(t, idToken)["sid"].(string)
+	sid, _ := testsupport.JWTPayload(t, idToken)["sid"].(string)
 	if sid == "" {
-		t.Fatalf("ID token has no sid: %v", jwtPayload(t, idToken))
+		t.Fatalf("ID token has no sid: %v", testsupport.JWTPayload(t, idToken))
 	}
 
 	// Instead of waiting ten minutes, the test moves the login session's
@@ -379,9 +396,9 @@ func TestMFAChangesNeedRecentAuthentication(t *testing.T) {
 	if err := env.sessions.Elevate(context.Background(), sid, []string{"pwd"}, authTime); err != nil {
 		t.Fatalf("move the auth_time of session %s back: %v", sid, err)
 	}
-	authURL, state, verifier := env.authorizationURL(personScopes, oauth2.SetAuthURLParam("prompt", "none"))
-	oldToken := env.exchangeCode(t, callbackParams(t, b.get(authURL)), state, verifier)
-	if got := jwtPayload(t, oldToken.AccessToken)["auth_time"]; got != float64(authTime.Unix()) {
+	authURL, state, verifier := env.client.AuthorizationURL(personScopes, oauth2.SetAuthURLParam("prompt", "none"))
+	oldToken := env.client.ExchangeCode(t, testsupport.CallbackParams(t, b.Get(authURL)), state, verifier)
+	if got := testsupport.JWTPayload(t, oldToken.AccessToken)["auth_time"]; got != float64(authTime.Unix()) {
 		t.Fatalf("access token auth_time = %v, expected %d from the aged session", got, authTime.Unix())
 	}
 
@@ -396,25 +413,25 @@ func TestMFAChangesNeedRecentAuthentication(t *testing.T) {
 	}
 	for _, route := range routes {
 		response := env.call(t, oldToken.AccessToken, route.method, route.path, route.body)
-		response.problem(t, http.StatusUnauthorized)
-		challenge := response.header.Get("WWW-Authenticate")
+		response.Problem(t, http.StatusUnauthorized)
+		challenge := response.Header.Get("WWW-Authenticate")
 		for _, want := range []string{"Bearer ", `error="insufficient_user_authentication"`, "max_age=300"} {
 			if !strings.Contains(challenge, want) {
 				t.Errorf("%s %s with a 10-minute-old sign-in: WWW-Authenticate %q, expected it to contain %s", route.method, route.path, challenge, want)
 			}
 		}
 	}
-	env.call(t, oldToken.AccessToken, http.MethodGet, "/v1/me/mfa", nil).expectStatus(t, http.StatusOK)
+	env.call(t, oldToken.AccessToken, http.MethodGet, "/v1/me/mfa", nil).ExpectStatus(t, http.StatusOK)
 
 	// The client follows the challenge of RFC 9470: max_age=300 makes the
 	// provider ask for the password again, and the new token is accepted.
-	authURL, state, verifier = env.authorizationURL(personScopes, oauth2.SetAuthURLParam("max_age", "300"))
-	loginPage := b.get(authURL)
-	if loginPage.url.Path != "/login" {
-		t.Fatalf("max_age=300 with a 10-minute-old sign-in led to %s, expected the login page", loginPage.url)
+	authURL, state, verifier = env.client.AuthorizationURL(personScopes, oauth2.SetAuthURLParam("max_age", "300"))
+	loginPage := b.Get(authURL)
+	if loginPage.URL.Path != "/login" {
+		t.Fatalf("max_age=300 with a 10-minute-old sign-in led to %s, expected the login page", loginPage.URL)
 	}
-	freshToken := env.exchangeCode(t, callbackParams(t, b.login(env.issuer, loginPage, "rhea", password)), state, verifier)
-	env.call(t, freshToken.AccessToken, http.MethodPost, "/v1/me/mfa/totp", nil).expectStatus(t, http.StatusCreated)
+	freshToken := env.client.ExchangeCode(t, testsupport.CallbackParams(t, b.Login(env.issuer, loginPage, "rhea", password)), state, verifier)
+	env.call(t, freshToken.AccessToken, http.MethodPost, "/v1/me/mfa/totp", nil).ExpectStatus(t, http.StatusCreated)
 }
 
 func TestMFALocksAfterWrongCodes(t *testing.T) {
@@ -423,30 +440,30 @@ func TestMFALocksAfterWrongCodes(t *testing.T) {
 	user, password := env.createUser(t, "wade")
 	personToken := env.signIn(t, env.newBrowser(t), "wade", password, personScopes...)
 	enrolment := env.enrolTOTP(t, personToken.AccessToken)
-	wrongCode := wrongTOTPCode(t, enrolment.secret)
+	wrongCode := testsupport.WrongTOTPCode(t, enrolment.secret)
 
 	b := env.newBrowser(t)
 	form, _, _ := env.startMFALogin(t, b, "wade", password)
 	for attempt := 1; attempt < provider.MaxMFAFailures; attempt++ {
-		form = b.submitMFACode(env.issuer, form, wrongCode)
-		if form.status != http.StatusBadRequest {
-			t.Fatalf("wrong code %d: status %d, expected 400: %.300s", attempt, form.status, form.body)
+		form = b.SubmitMFACode(env.issuer, form, wrongCode)
+		if form.Status != http.StatusBadRequest {
+			t.Fatalf("wrong code %d: status %d, expected 400: %.300s", attempt, form.Status, form.Body)
 		}
-		if !strings.Contains(form.body, "Invalid code") {
-			t.Errorf("wrong code %d: page shows no error: %.500s", attempt, form.body)
+		if !strings.Contains(form.Body, "Invalid code") {
+			t.Errorf("wrong code %d: page shows no error: %.500s", attempt, form.Body)
 		}
 	}
-	last := b.submitMFACode(env.issuer, form, wrongCode)
-	if last.status != http.StatusTooManyRequests {
-		t.Fatalf("wrong code %d: status %d, expected 429: %.300s", provider.MaxMFAFailures, last.status, last.body)
+	last := b.SubmitMFACode(env.issuer, form, wrongCode)
+	if last.Status != http.StatusTooManyRequests {
+		t.Fatalf("wrong code %d: status %d, expected 429: %.300s", provider.MaxMFAFailures, last.Status, last.Body)
 	}
-	if !strings.Contains(last.body, "Too many wrong codes") {
-		t.Errorf("wrong code %d: page does not say the step is locked: %.500s", provider.MaxMFAFailures, last.body)
+	if !strings.Contains(last.Body, "Too many wrong codes") {
+		t.Errorf("wrong code %d: page does not say the step is locked: %.500s", provider.MaxMFAFailures, last.Body)
 	}
 	// The lock ended this login attempt, so its form no longer works.
-	ended := b.submitMFACode(env.issuer, form, env.nextTOTPCode(t, user.ID, enrolment.secret))
-	if ended.status != http.StatusBadRequest || !strings.Contains(ended.body, "This sign-in attempt has ended") {
-		t.Errorf("code in the ended attempt: status %d, expected 400 saying the attempt ended: %.300s", ended.status, ended.body)
+	ended := b.SubmitMFACode(env.issuer, form, env.nextTOTPCode(t, user.ID, enrolment.secret))
+	if ended.Status != http.StatusBadRequest || !strings.Contains(ended.Body, "This sign-in attempt has ended") {
+		t.Errorf("code in the ended attempt: status %d, expected 400 saying the attempt ended: %.300s", ended.Status, ended.Body)
 	}
 
 	state, err := env.store.GetMFA(context.Background(), user.ID)
@@ -461,12 +478,12 @@ func TestMFALocksAfterWrongCodes(t *testing.T) {
 	// rejected while the lock lasts.
 	lockedBrowser := env.newBrowser(t)
 	lockedPage, _, _ := env.startMFALogin(t, lockedBrowser, "wade", password)
-	locked := lockedBrowser.submitMFACode(env.issuer, lockedPage, env.nextTOTPCode(t, user.ID, enrolment.secret))
-	if locked.status != http.StatusTooManyRequests {
-		t.Errorf("correct code while locked: status %d, expected 429: %.300s", locked.status, locked.body)
+	locked := lockedBrowser.SubmitMFACode(env.issuer, lockedPage, env.nextTOTPCode(t, user.ID, enrolment.secret))
+	if locked.Status != http.StatusTooManyRequests {
+		t.Errorf("correct code while locked: status %d, expected 429: %.300s", locked.Status, locked.Body)
 	}
-	if !strings.Contains(locked.body, "locked") {
-		t.Errorf("correct code while locked: page does not say the step is locked: %.500s", locked.body)
+	if !strings.Contains(locked.Body, "locked") {
+		t.Errorf("correct code while locked: page does not say the step is locked: %.500s", locked.Body)
 	}
 	if lockedBrowser.hasCookie(env.issuer, sessionCookie) {
 		t.Errorf("a code accepted while locked set the %s cookie", sessionCookie)
@@ -501,32 +518,32 @@ func TestMFALockCountsParallelAttempts(t *testing.T) {
 	user, password := env.createUser(t, "pia")
 	personToken := env.signIn(t, env.newBrowser(t), "pia", password, personScopes...)
 	enrolment := env.enrolTOTP(t, personToken.AccessToken)
-	wrongCode := wrongTOTPCode(t, enrolment.secret)
+	wrongCode := testsupport.WrongTOTPCode(t, enrolment.secret)
 
 	// Two attempts open at once share the limit, so that opening more
 	// attempts gives no more guesses.
 	browsers := []*browser{env.newBrowser(t), env.newBrowser(t)}
-	forms := make([]*page, len(browsers))
+	forms := make([]*testsupport.Page, len(browsers))
 	for i, b := range browsers {
 		forms[i], _, _ = env.startMFALogin(t, b, "pia", password)
 	}
 	for attempt := 1; attempt < provider.MaxMFAFailures; attempt++ {
 		i := attempt % len(browsers)
-		forms[i] = browsers[i].submitMFACode(env.issuer, forms[i], wrongCode)
-		if forms[i].status != http.StatusBadRequest {
-			t.Fatalf("wrong code %d, in attempt %d: status %d, expected 400: %.300s", attempt, i, forms[i].status, forms[i].body)
+		forms[i] = browsers[i].SubmitMFACode(env.issuer, forms[i], wrongCode)
+		if forms[i].Status != http.StatusBadRequest {
+			t.Fatalf("wrong code %d, in attempt %d: status %d, expected 400: %.300s", attempt, i, forms[i].Status, forms[i].Body)
 		}
 	}
 	i := provider.MaxMFAFailures % len(browsers)
-	last := browsers[i].submitMFACode(env.issuer, forms[i], wrongCode)
-	if last.status != http.StatusTooManyRequests {
-		t.Fatalf("wrong code %d across two attempts: status %d, expected 429: %.300s", provider.MaxMFAFailures, last.status, last.body)
+	last := browsers[i].SubmitMFACode(env.issuer, forms[i], wrongCode)
+	if last.Status != http.StatusTooManyRequests {
+		t.Fatalf("wrong code %d across two attempts: status %d, expected 429: %.300s", provider.MaxMFAFailures, last.Status, last.Body)
 	}
 
 	other := (i + 1) % len(browsers)
-	locked := browsers[other].submitMFACode(env.issuer, forms[other], env.nextTOTPCode(t, user.ID, enrolment.secret))
-	if locked.status != http.StatusTooManyRequests {
-		t.Errorf("correct code in the other attempt after the lock: status %d, expected 429: %.300s", locked.status, locked.body)
+	locked := browsers[other].SubmitMFACode(env.issuer, forms[other], env.nextTOTPCode(t, user.ID, enrolment.secret))
+	if locked.Status != http.StatusTooManyRequests {
+		t.Errorf("correct code in the other attempt after the lock: status %d, expected 429: %.300s", locked.Status, locked.Body)
 	}
 	if browsers[other].hasCookie(env.issuer, sessionCookie) {
 		t.Errorf("the other attempt set the %s cookie after the lock", sessionCookie)
@@ -546,19 +563,19 @@ func TestAdminResetsMFA(t *testing.T) {
 	waiting := env.newBrowser(t)
 	waitingPage, _, _ := env.startMFALogin(t, waiting, "lena", password)
 
-	env.call(t, personToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID+"/mfa", nil).problem(t, http.StatusForbidden)
-	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID+"/mfa", nil).expectStatus(t, http.StatusNoContent)
+	env.call(t, personToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID+"/mfa", nil).Problem(t, http.StatusForbidden)
+	env.call(t, adminToken.AccessToken, http.MethodDelete, "/v1/users/"+user.ID+"/mfa", nil).ExpectStatus(t, http.StatusNoContent)
 
 	if status := env.mfaStatus(t, personToken.AccessToken); status != (mfaStatus{}) {
 		t.Errorf("GET /v1/me/mfa after the reset = %+v, expected everything off", status)
 	}
-	stale := waiting.submitMFACode(env.issuer, waitingPage, "123456")
+	stale := waiting.SubmitMFACode(env.issuer, waitingPage, "123456")
 	expectNoCode(t, stale, "code for an attempt started before the reset")
 
 	token := env.signIn(t, env.newBrowser(t), "lena", password, personScopes...)
 	idToken, _ := token.Extra("id_token").(string)
-	claims := jwtPayload(t, idToken)
-	if amr := stringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd"}) {
+	claims := testsupport.JWTPayload(t, idToken)
+	if amr := testsupport.StringsClaim(claims["amr"]); !slices.Equal(amr, []string{"pwd"}) {
 		t.Errorf("ID token amr after the reset = %v, expected [pwd]", claims["amr"])
 	}
 	if claims["acr"] != provider.ACRPassword {
@@ -588,20 +605,17 @@ type totpEnrolment struct {
 func (e *testEnv) enrolTOTP(t testing.TB, accessToken string) totpEnrolment {
 	t.Helper()
 	started := e.call(t, accessToken, http.MethodPost, "/v1/me/mfa/totp", nil)
-	started.expectStatus(t, http.StatusCreated)
+	started.ExpectStatus(t, http.StatusCreated)
 	var enrolment totpStart
-	started.decode(t, &enrolment)
+	started.Decode(t, &enrolment)
 
-	code, err := mfa.StepCode(enrolment.Secret, currentStep())
-	if err != nil {
-		t.Fatalf("compute the TOTP code: %v", err)
-	}
+	code := testsupport.TOTPCode(t, enrolment.Secret, testsupport.CurrentTOTPStep())
 	confirmed := e.call(t, accessToken, http.MethodPost, "/v1/me/mfa/totp/confirm", map[string]string{"code": code})
-	confirmed.expectStatus(t, http.StatusOK)
+	confirmed.ExpectStatus(t, http.StatusOK)
 	var backup backupCodeList
-	confirmed.decode(t, &backup)
+	confirmed.Decode(t, &backup)
 	if len(backup.BackupCodes) == 0 {
-		t.Fatalf("confirmation returned no backup codes: %s", confirmed.body)
+		t.Fatalf("confirmation returned no backup codes: %s", confirmed.Body)
 	}
 	return totpEnrolment{secret: enrolment.Secret, backupCodes: backup.BackupCodes}
 }
@@ -610,15 +624,10 @@ func (e *testEnv) enrolTOTP(t testing.TB, accessToken string) totpEnrolment {
 func (e *testEnv) mfaStatus(t testing.TB, accessToken string) mfaStatus {
 	t.Helper()
 	response := e.call(t, accessToken, http.MethodGet, "/v1/me/mfa", nil)
-	response.expectStatus(t, http.StatusOK)
+	response.ExpectStatus(t, http.StatusOK)
 	var status mfaStatus
-	response.decode(t, &status)
+	response.Decode(t, &status)
 	return status
-}
-
-// currentStep returns the TOTP time step of now.
-func currentStep() int64 {
-	return time.Now().Unix() / int64(mfa.Period/time.Second)
 }
 
 // nextTOTPCode returns the code of the step after the last one the
@@ -631,92 +640,41 @@ func (e *testEnv) nextTOTPCode(t testing.TB, userID, secret string) string {
 	if err != nil {
 		t.Fatalf("get MFA state of %s: %v", userID, err)
 	}
-	code, err := mfa.StepCode(secret, state.LastStep+1)
-	if err != nil {
-		t.Fatalf("compute the TOTP code of step %d: %v", state.LastStep+1, err)
-	}
-	return code
-}
-
-// wrongTOTPCode returns six digits that match no step near now.
-func wrongTOTPCode(t testing.TB, secret string) string {
-	t.Helper()
-	now := currentStep()
-	nearby := map[string]bool{}
-	for step := now - 3; step <= now+3; step++ {
-		code, err := mfa.StepCode(secret, step)
-		if err != nil {
-			t.Fatalf("compute the TOTP code of step %d: %v", step, err)
-		}
-		nearby[code] = true
-	}
-	for candidate := 0; ; candidate++ {
-		code := fmt.Sprintf("%06d", candidate)
-		if !nearby[code] {
-			return code
-		}
-	}
+	return testsupport.TOTPCode(t, secret, state.LastStep+1)
 }
 
 // startMFALogin sends an authorization request from b and submits the
 // password. It checks that the provider responds with the MFA page and
 // returns that page with the request's state and PKCE verifier.
-func (e *testEnv) startMFALogin(t testing.TB, b *browser, username, password string) (mfaPage *page, state, verifier string) {
+func (e *testEnv) startMFALogin(t testing.TB, b *browser, username, password string) (mfaPage *testsupport.Page, state, verifier string) {
 	t.Helper()
-	authURL, state, verifier := e.authorizationURL(personScopes)
-	mfaPage = b.login(e.issuer, b.get(authURL), username, password)
-	if mfaPage.url.Path != "/login/mfa" || mfaPage.status != http.StatusOK {
-		t.Fatalf("password of %s: expected the MFA page, got %d at %s: %.300s", username, mfaPage.status, mfaPage.url, mfaPage.body)
+	authURL, state, verifier := e.client.AuthorizationURL(personScopes)
+	mfaPage = b.Login(e.issuer, b.Get(authURL), username, password)
+	if mfaPage.URL.Path != "/login/mfa" || mfaPage.Status != http.StatusOK {
+		t.Fatalf("password of %s: expected the MFA page, got %d at %s: %.300s", username, mfaPage.Status, mfaPage.URL, mfaPage.Body)
 	}
 	return mfaPage, state, verifier
-}
-
-// submitMFACode fills in and submits the code form shown on mfaPage.
-func (b *browser) submitMFACode(issuer string, mfaPage *page, code string) *page {
-	b.t.Helper()
-	if mfaPage.url.Path != "/login/mfa" {
-		b.t.Fatalf("expected the MFA page, got %d at %s: %.300s", mfaPage.status, mfaPage.url, mfaPage.body)
-	}
-	form := hiddenInputs(b.t, mfaPage.body)
-	for _, name := range []string{"flow", "csrf_token"} {
-		if form.Get(name) == "" {
-			b.t.Fatalf("MFA page has no hidden input %s: %.300s", name, mfaPage.body)
-		}
-	}
-	form.Set("code", code)
-	return b.postForm(issuer+"/login/mfa", form)
-}
-
-// postForm submits form to rawURL as a browser submits an HTML form.
-func (b *browser) postForm(rawURL string, form url.Values) *page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
 }
 
 // postFormWithoutRedirect submits form to rawURL with b's cookies and
 // returns the response as it came, redirect included, with its body closed.
 func (b *browser) postFormWithoutRedirect(rawURL string, form url.Values) *http.Response {
-	b.t.Helper()
+	b.T.Helper()
 	client := &http.Client{
-		Jar:     b.client.Jar,
-		Timeout: b.client.Timeout,
+		Jar:     b.Client.Jar,
+		Timeout: b.Client.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
 	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		b.t.Fatal(err)
+		b.T.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := client.Do(req)
 	if err != nil {
-		b.t.Fatalf("POST %s: %v", rawURL, err)
+		b.T.Fatalf("POST %s: %v", rawURL, err)
 	}
 	resp.Body.Close()
 	return resp
@@ -724,12 +682,12 @@ func (b *browser) postFormWithoutRedirect(rawURL string, form url.Values) *http.
 
 // hasCookie reports whether b holds a cookie named name for issuer.
 func (b *browser) hasCookie(issuer, name string) bool {
-	b.t.Helper()
+	b.T.Helper()
 	u, err := url.Parse(issuer)
 	if err != nil {
-		b.t.Fatal(err)
+		b.T.Fatal(err)
 	}
-	for _, cookie := range b.client.Jar.Cookies(u) {
+	for _, cookie := range b.Client.Jar.Cookies(u) {
 		if cookie.Name == name && cookie.Value != "" {
 			return true
 		}
@@ -737,35 +695,22 @@ func (b *browser) hasCookie(issuer, name string) bool {
 	return false
 }
 
-// exchangeCode checks the callback's state and exchanges its code.
-func (e *testEnv) exchangeCode(t testing.TB, params url.Values, state, verifier string) *oauth2.Token {
-	t.Helper()
-	if params.Get("error") != "" {
-		t.Fatalf("authorization failed: %s: %s", params.Get("error"), params.Get("error_description"))
-	}
-	if params.Get("state") != state {
-		t.Fatalf("callback state = %q, expected %q", params.Get("state"), state)
-	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: 30 * time.Second})
-	token, err := e.oauthConfig(personScopes...).Exchange(ctx, params.Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("exchange the code: %v", err)
-	}
-	return token
-}
-
 // expectCodeRejected checks that the MFA page rejected a code with 400,
 // showed the error on the form again and started no session.
-func expectCodeRejected(t testing.TB, b *browser, issuer string, result *page, description string) {
+func expectCodeRejected(t testing.TB, b *browser, issuer string, result *testsupport.Page, description string, message ...string) {
 	t.Helper()
-	if result.status != http.StatusBadRequest {
-		t.Errorf("%s: status %d, expected 400: %.300s", description, result.status, result.body)
+	if result.Status != http.StatusBadRequest {
+		t.Errorf("%s: status %d, expected 400: %.300s", description, result.Status, result.Body)
 	}
-	if result.location != "" {
-		t.Errorf("%s: redirected to %q, expected the MFA page again", description, result.location)
+	if result.Location != "" {
+		t.Errorf("%s: redirected to %q, expected the MFA page again", description, result.Location)
 	}
-	if !strings.Contains(result.body, "Invalid code") {
-		t.Errorf("%s: page shows no error: %.500s", description, result.body)
+	want := "Invalid code"
+	if len(message) > 0 {
+		want = message[0]
+	}
+	if !strings.Contains(result.Body, want) {
+		t.Errorf("%s: page does not show %q: %.500s", description, want, result.Body)
 	}
 	if b.hasCookie(issuer, sessionCookie) {
 		t.Errorf("%s: the %s cookie was set", description, sessionCookie)
@@ -774,13 +719,13 @@ func expectCodeRejected(t testing.TB, b *browser, issuer string, result *page, d
 
 // expectNoCode checks that a response is an error page, not a redirect that
 // could carry an authorization code.
-func expectNoCode(t testing.TB, result *page, description string) {
+func expectNoCode(t testing.TB, result *testsupport.Page, description string) {
 	t.Helper()
-	if result.location != "" {
-		t.Errorf("%s: redirected to %q, expected an error page", description, result.location)
+	if result.Location != "" {
+		t.Errorf("%s: redirected to %q, expected an error page", description, result.Location)
 	}
-	if result.status != http.StatusBadRequest {
-		t.Errorf("%s: status %d, expected 400: %.300s", description, result.status, result.body)
+	if result.Status != http.StatusBadRequest {
+		t.Errorf("%s: status %d, expected 400: %.300s", description, result.Status, result.Body)
 	}
 }
 
@@ -823,22 +768,4 @@ func formInput(t testing.TB, body, name string) map[string]string {
 		}
 	}
 	return nil
-}
-
-// stringsClaim converts a JSON array claim to strings. Anything else
-// becomes nil.
-func stringsClaim(value any) []string {
-	items, ok := value.([]any)
-	if !ok {
-		return nil
-	}
-	values := make([]string, 0, len(items))
-	for _, item := range items {
-		text, ok := item.(string)
-		if !ok {
-			return nil
-		}
-		values = append(values, text)
-	}
-	return values
 }
