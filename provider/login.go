@@ -14,6 +14,9 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
+// maxLoginHintLength bounds the login_hint that fills in the username.
+const maxLoginHintLength = 256
+
 // loginPage shows the username and password form of a paused flow.
 func (p *Provider) loginPage(c *gin.Context) {
 	flow, err := p.openFlow(c.Query("flow"))
@@ -21,7 +24,13 @@ func (p *Provider) loginPage(c *gin.Context) {
 		p.renderError(c, http.StatusBadRequest, "This sign-in link is invalid or has expired.", "")
 		return
 	}
-	p.renderLogin(c, http.StatusOK, flow, "", "")
+	// login_hint (OpenID Connect Core §3.1.2.1) fills in the username; a
+	// hint longer than any username is ignored.
+	hint := flow.Form.Get("login_hint")
+	if len(hint) > maxLoginHintLength {
+		hint = ""
+	}
+	p.renderLogin(c, http.StatusOK, flow, hint, "")
 }
 
 func (p *Provider) renderLogin(c *gin.Context, status int, flow *authFlow, username, message string) {
