@@ -101,7 +101,29 @@ func (p *Provider) writeAuthorizeError(c *gin.Context, ar fosite.AuthorizeReques
 	}
 	rfc := oauthError(err, "")
 	p.logError(c, err, rfc)
-	p.oauth2.WriteAuthorizeError(c.Request.Context(), c.Writer, ar, rfc)
+	p.oauth2.WriteAuthorizeError(c.Request.Context(), &issuerWriter{ResponseWriter: c.Writer, issuer: p.cfg.Issuer}, ar, rfc)
+}
+
+// issuerWriter adds the iss parameter of RFC 9207 to the redirect of every
+// authorization response, success or error. A client that uses several
+// providers can then check which one sent the response. fosite writes the
+// redirect, and this type rewrites its Location before the status is sent.
+// Only the query response mode exists, so the parameter goes in the query.
+type issuerWriter struct {
+	http.ResponseWriter
+	issuer string
+}
+
+func (w *issuerWriter) WriteHeader(status int) {
+	if location := w.Header().Get("Location"); location != "" {
+		if target, err := url.Parse(location); err == nil {
+			query := target.Query()
+			query.Set("iss", w.issuer)
+			target.RawQuery = query.Encode()
+			w.Header().Set("Location", target.String())
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // knownParameters are the authorization request parameters a paused flow
@@ -369,7 +391,7 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 		p.renderUnavailable(c, err)
 		return
 	}
-	p.oauth2.WriteAuthorizeResponse(ctx, c.Writer, ar, response)
+	p.oauth2.WriteAuthorizeResponse(ctx, &issuerWriter{ResponseWriter: c.Writer, issuer: p.cfg.Issuer}, ar, response)
 }
 
 // roleNames returns the names of a user's roles.

@@ -9,33 +9,34 @@ import (
 // metadata is the provider's configuration document. It serves both OpenID
 // Connect Discovery 1.0 §3 and RFC 8414, and lists only what works.
 type metadata struct {
-	Issuer                                    string   `json:"issuer"`
-	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
-	TokenEndpoint                             string   `json:"token_endpoint"`
-	UserinfoEndpoint                          string   `json:"userinfo_endpoint"`
-	JWKSURI                                   string   `json:"jwks_uri"`
-	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
-	RevocationEndpoint                        string   `json:"revocation_endpoint"`
-	EndSessionEndpoint                        string   `json:"end_session_endpoint"`
-	ScopesSupported                           []string `json:"scopes_supported"`
-	ResponseTypesSupported                    []string `json:"response_types_supported"`
-	ResponseModesSupported                    []string `json:"response_modes_supported"`
-	GrantTypesSupported                       []string `json:"grant_types_supported"`
-	SubjectTypesSupported                     []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported          []string `json:"id_token_signing_alg_values_supported"`
-	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
-	ClaimsSupported                           []string `json:"claims_supported"`
-	ACRValuesSupported                        []string `json:"acr_values_supported"`
-	PromptValuesSupported                     []string `json:"prompt_values_supported"`
-	ClaimsParameterSupported                  bool     `json:"claims_parameter_supported"`
-	RequestParameterSupported                 bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported              bool     `json:"request_uri_parameter_supported"`
-	RequireRequestURIRegistration             bool     `json:"require_request_uri_registration"`
-	BackchannelLogoutSupported                bool     `json:"backchannel_logout_supported"`
-	BackchannelLogoutSessionSupported         bool     `json:"backchannel_logout_session_supported"`
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration              bool     `json:"require_request_uri_registration"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
 }
 
 func (p *Provider) metadata() metadata {
@@ -64,6 +65,8 @@ func (p *Provider) metadata() metadata {
 		// advertised.
 		CodeChallengeMethodsSupported: []string{"S256"},
 		ACRValuesSupported:            []string{ACRPassword, ACRMFA, ACRPAPEMultiFactor},
+		// RFC 9207: every authorization response carries iss.
+		AuthorizationResponseIssParameterSupported: true,
 		ClaimsSupported: []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
 			"name", "given_name", "family_name", "preferred_username", "updated_at", "picture", "locale", "zoneinfo",
