@@ -248,7 +248,10 @@ func (p *Provider) needsLogin(flow *authFlow, session *storage.LoginSession) boo
 	if flow.LoggedIn {
 		return false
 	}
-	if slices.Contains(promptValues(flow.Form), "login") {
+	// Latchkey has no account chooser: select_account shows the login form,
+	// where the person signs in with the account of their choice (OpenID
+	// Connect Core §3.1.2.1 asks the provider to prompt for the account).
+	if prompts := promptValues(flow.Form); slices.Contains(prompts, "login") || slices.Contains(prompts, "select_account") {
 		return true
 	}
 	if maxAge, err := strconv.ParseInt(flow.Form.Get("max_age"), 10, 64); err == nil && maxAge >= 0 {

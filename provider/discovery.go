@@ -72,7 +72,7 @@ func (p *Provider) metadata() metadata {
 			"name", "given_name", "family_name", "preferred_username", "updated_at", "picture", "locale", "zoneinfo",
 			"email", "email_verified", "phone_number", "phone_number_verified", "roles",
 		},
-		PromptValuesSupported: []string{"none", "login", "consent"},
+		PromptValuesSupported: []string{"none", "login", "consent", "select_account"},
 		// OpenID Connect Back-Channel Logout 1.0 §2.1. Clients that register a
 		// backchannel_logout_uri get logout tokens, and those tokens carry the
 		// sid claim that ID tokens carry too.
