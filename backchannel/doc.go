@@ -58,10 +58,11 @@
 // is signed again with a new iat, exp and jti, so that the RP never receives
 // an expired token.
 //
-// The package does not find the sessions or clients to notify, does not
-// store deliveries (a restart loses those still queued), does not read
-// Retry-After, and does not restrict which addresses a URI may name: the
-// URIs come from client registrations, which the caller must validate.
+// The package does not find the sessions or clients to notify; the caller
+// passes them. Deliveries are not stored, so a restart loses those still
+// queued, and Retry-After is not read. Plain http goes only to loopback
+// hosts, but https URIs may name any address, so the caller must validate
+// client registrations.
 //
 // Logs never contain a logout token. They name the client_id, the host of
 // the URI, the attempt, and the status or error.

@@ -385,11 +385,11 @@ func waitIdle(t *testing.T, notifier *backchannel.Notifier) {
 }
 
 // receive waits for one value from ch.
-func receive(t *testing.T, ch <-chan struct{}, what string) {
+func receive(t *testing.T, ch <-chan struct{}, description string) {
 	t.Helper()
 	select {
 	case <-ch:
 	case <-time.After(hangTimeout):
-		t.Fatalf("gave up waiting for %s", what)
+		t.Fatalf("gave up waiting for %s", description)
 	}
 }

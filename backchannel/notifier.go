@@ -137,29 +137,26 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Signer == nil {
 		problems = append(problems, errors.New("signer is missing: set it to the provider's key set"))
 	}
-	if cfg.Workers < 0 {
-		problems = append(problems, fmt.Errorf("workers is %d: set 0 for the default or a positive number", cfg.Workers))
+	counts := []struct {
+		name  string
+		value int
+	}{
+		{"workers", cfg.Workers}, {"queue size", cfg.QueueSize}, {"per-client concurrency", cfg.PerClientConcurrency},
+		{"per-client queue size", cfg.PerClientQueueSize}, {"max attempts", cfg.MaxAttempts}, {"breaker threshold", cfg.BreakerThreshold},
 	}
-	if cfg.QueueSize < 0 {
-		problems = append(problems, fmt.Errorf("queue size is %d: set 0 for the default or a positive number", cfg.QueueSize))
+	for _, count := range counts {
+		if count.value < 0 {
+			problems = append(problems, fmt.Errorf("%s is %d: set 0 for the default or a positive number", count.name, count.value))
+		}
 	}
-	if cfg.PerClientConcurrency < 0 {
-		problems = append(problems, fmt.Errorf("per-client concurrency is %d: set 0 for the default or a positive number", cfg.PerClientConcurrency))
-	}
-	if cfg.PerClientQueueSize < 0 {
-		problems = append(problems, fmt.Errorf("per-client queue size is %d: set 0 for the default or a positive number", cfg.PerClientQueueSize))
-	}
-	if cfg.MaxAttempts < 0 {
-		problems = append(problems, fmt.Errorf("max attempts is %d: set 0 for the default or a positive number", cfg.MaxAttempts))
-	}
-	if cfg.Backoff < 0 {
-		problems = append(problems, fmt.Errorf("backoff is %s: set 0 for the default or a positive duration", cfg.Backoff))
-	}
-	if cfg.BreakerThreshold < 0 {
-		problems = append(problems, fmt.Errorf("breaker threshold is %d: set 0 for the default or a positive number", cfg.BreakerThreshold))
-	}
-	if cfg.BreakerCooldown < 0 {
-		problems = append(problems, fmt.Errorf("breaker cooldown is %s: set 0 for the default or a positive duration", cfg.BreakerCooldown))
+	durations := []struct {
+		name  string
+		value time.Duration
+	}{{"backoff", cfg.Backoff}, {"breaker cooldown", cfg.BreakerCooldown}}
+	for _, duration := range durations {
+		if duration.value < 0 {
+			problems = append(problems, fmt.Errorf("%s is %s: set 0 for the default or a positive duration", duration.name, duration.value))
+		}
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)

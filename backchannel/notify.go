@@ -40,9 +40,9 @@ type delivery struct {
 	client *clientState // the queue and circuit breaker of target.ClientID
 }
 
-// Notify signs one logout token per target and queues the deliveries. It
-// returns once they are queued and never waits for a relying party:
-// Start's workers send them. subject is the sub claim and must not be empty.
+// Notify signs one logout token per target and queues the deliveries.
+// Start's workers send them, so Notify returns without contacting any
+// relying party. subject is the sub claim and must not be empty.
 // sessionID is the sid claim, omitted when empty.
 //
 // A target is dropped with a Warn log when its ClientID is empty, its URI is

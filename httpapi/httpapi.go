@@ -103,7 +103,7 @@ func NewRequestID() string {
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
-// Recover returns middleware that answers a panic with a 500 problem and
+// Recover returns middleware that turns a panic into a 500 problem and
 // logs it.
 func Recover(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -131,7 +131,7 @@ type Dependency struct {
 	Ping func(ctx context.Context) error
 }
 
-// Ready returns the readiness handler: 200 when every dependency answers
+// Ready returns the readiness handler: 200 when every dependency responds
 // within two seconds, 503 naming those that do not.
 func Ready(logger *slog.Logger, dependencies ...Dependency) gin.HandlerFunc {
 	return func(c *gin.Context) {

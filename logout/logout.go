@@ -53,8 +53,8 @@ type Ender struct {
 	logger   *slog.Logger
 }
 
-// NewEnder returns an Ender. notifier may be nil, and then no client is
-// told.
+// NewEnder returns an Ender. With a nil notifier, no client receives a
+// logout token.
 func NewEnder(sessions Sessions, store Store, notifier Notifier, logger *slog.Logger) *Ender {
 	if logger == nil {
 		logger = slog.Default()
@@ -72,9 +72,9 @@ const endTimeout = 10 * time.Second
 //
 // The session's tokens are revoked before the session is deleted, so that a
 // failure leaves it in place for the caller to retry. After the delete they
-// are revoked again, in the transaction that records the event, for a code
-// issued in between; the provider also rejects a code whose session ended
-// while it was issued.
+// are revoked again, in the transaction that records the event, to catch a
+// code issued in between. The provider also rejects a code whose session
+// ended while it was issued.
 func (e *Ender) End(ctx context.Context, session *storage.LoginSession, event *storage.AuditEvent) error {
 	// A person who closes the connection must not leave a session half
 	// ended.
@@ -84,7 +84,7 @@ func (e *Ender) End(ctx context.Context, session *storage.LoginSession, event *s
 	if err := e.store.RevokeSessionTokens(ctx, session.ID); err != nil {
 		return err
 	}
-	// Clients recorded since the caller read the session are told too.
+	// Clients recorded since the caller read the session receive a token too.
 	clients := slices.Clone(session.Clients)
 	if latest, err := e.sessions.Get(ctx, session.ID); err == nil {
 		for _, clientID := range latest.Clients {

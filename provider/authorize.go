@@ -248,9 +248,9 @@ func (p *Provider) needsLogin(flow *authFlow, session *storage.LoginSession) boo
 	if flow.LoggedIn {
 		return false
 	}
-	// Latchkey has no account chooser: select_account shows the login form,
-	// where the person signs in with the account of their choice (OpenID
-	// Connect Core §3.1.2.1 asks the provider to prompt for the account).
+	// Latchkey has no account chooser, so select_account shows the login
+	// form, where the person signs in with the account of their choice.
+	// OpenID Connect Core §3.1.2.1 requires a prompt for the account.
 	if prompts := promptValues(flow.Form); slices.Contains(prompts, "login") || slices.Contains(prompts, "select_account") {
 		return true
 	}

@@ -341,7 +341,7 @@ func (p *Provider) rejectCode(c *gin.Context, flow *authFlow, sealed, userID, re
 	p.renderError(c, http.StatusTooManyRequests, "Too many wrong codes. "+lockedMessage(until, now)+" Then return to the application and sign in again.", "")
 }
 
-// lockedMessage tells the person when the MFA step opens again.
+// lockedMessage returns the page text stating when the MFA step opens again.
 func lockedMessage(until, now time.Time) string {
 	minutes := int(until.Sub(now).Round(time.Minute) / time.Minute)
 	if minutes <= 1 {

@@ -48,7 +48,7 @@ type Config struct {
 	Logger *slog.Logger
 
 	// SessionEnder ends login sessions on logout. When nil, New builds one
-	// that tells no client over the back channel.
+	// that sends no back-channel logout tokens.
 	SessionEnder *logout.Ender
 }
 

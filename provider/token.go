@@ -318,10 +318,10 @@ func (p *Provider) refreshPerson(ctx context.Context, ar fosite.AccessRequester)
 		return fosite.ErrInvalidGrant.WithHint("The user account is disabled.")
 	}
 	// A refresh is activity in the login session and keeps it alive. A
-	// session that ended on its own (idle or at its absolute end, not by a
-	// logout, which revokes the grant) leaves an offline grant (OpenID
-	// Connect Core §11): its tokens no longer name the session, so that the
-	// APIs' session check does not refuse them.
+	// session can also end on its own, idle or at its absolute end; a
+	// logout instead revokes the grant. What it leaves is an offline grant
+	// (OpenID Connect Core §11), whose tokens no longer name the session, so
+	// the APIs' session check does not reject them.
 	switch err := p.sessions.Touch(ctx, session.LoginSessionID); {
 	case errors.Is(err, fosite.ErrNotFound):
 		if !ar.GetGrantedScopes().Has("offline_access") {

@@ -380,7 +380,7 @@ func (s *Store) ReserveMFACheck(ctx context.Context, userID string, limit int, n
 }
 
 // ReleaseMFACheck gives back a check reserved for a code that turned out
-// to be right but already used, which tells a guesser nothing.
+// to be right but already used, which gives a guesser no information.
 func (s *Store) ReleaseMFACheck(ctx context.Context, userID string) error {
 	return translate(s.db(ctx).Model(&userMFARow{}).Where("user_id = ? AND failed_codes > 0", userID).
 		Update("failed_codes", gorm.Expr("failed_codes - 1")).Error)

@@ -46,8 +46,8 @@ func runSessionStatsContract(t *testing.T, newStore func(t *testing.T) scriptedS
 
 	t.Run("statistics follow a scripted day", func(t *testing.T) {
 		store := newStore(t)
-		// 40 minutes into an hour, so that the script crosses hours where
-		// it says it does.
+		// 40 minutes into an hour, so that the script crosses an hour
+		// boundary exactly where its comments state.
 		start := time.Now().UTC().Truncate(time.Hour).Add(-30 * time.Hour).Add(40 * time.Minute)
 		clock := start
 		store.SetClock(func() time.Time { return clock })
@@ -94,8 +94,8 @@ func runSessionStatsContract(t *testing.T, newStore func(t *testing.T) scriptedS
 		}{
 			{"ActiveSessions", stats.ActiveSessions, 2}, // alice-laptop, dave-1
 			{"ActiveUsers", stats.ActiveUsers, 2},       // alice, dave
-			// Within 24 hours only dave was active: alice's Delete is no
-			// activity, and nobody used a session.
+			// Within 24 hours only dave was active: alice's Delete is not
+			// activity, and no session was used.
 			{"ActiveUsers24h", stats.ActiveUsers24h, 1},
 			{"ActiveUsers30d", stats.ActiveUsers30d, 4},
 			{"MFASessions", stats.MFASessions, 2},

@@ -338,7 +338,7 @@ func (m *MemorySessionStore) deleteLocked(id string, now time.Time) {
 	}
 }
 
-// expireLocked forgets sessions past their deadline. The caller must hold
+// expireLocked deletes sessions past their deadline. The caller must hold
 // m.mu.
 func (m *MemorySessionStore) expireLocked(now time.Time) {
 	for _, id := range m.live.expire(now) {

@@ -91,7 +91,7 @@ type Config struct {
 	CursorKey []byte
 	Logger    *slog.Logger
 	// SessionEnder ends login sessions. When nil, New builds one that
-	// tells no client over the back channel.
+	// sends no back-channel logout tokens.
 	SessionEnder *logout.Ender
 	// MFACodec encrypts TOTP secrets and hashes backup codes; build it
 	// with provider.NewMFACodec.

@@ -17,7 +17,7 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// recentAuthentication is how old a token's auth_time may be for the
+// recentAuthentication is the maximum age of a token's auth_time on the
 // routes that change the second factor.
 const recentAuthentication = 5 * time.Minute
 

@@ -221,8 +221,8 @@ func TestTOTPLoginAddsSecondFactor(t *testing.T) {
 	if reasons := env.mfaFailureReasons(t, user.ID); !slices.Equal(reasons, []string{"replayed_code"}) {
 		t.Errorf("mfa.failed reasons = %v, expected [replayed_code]", reasons)
 	}
-	// A right code of a used step tells a guesser nothing, so it is not
-	// counted towards the lock.
+	// A right code of a used step gives a guesser no information, so it is
+	// not counted towards the lock.
 	mfaState, err := env.store.GetMFA(context.Background(), user.ID)
 	if err != nil {
 		t.Fatalf("get MFA state: %v", err)
