@@ -42,7 +42,44 @@ type Client struct {
 	// BackchannelLogoutSessionRequired is backchannel_logout_session_required:
 	// whether the client needs the sid claim in its logout tokens.
 	BackchannelLogoutSessionRequired bool
-	CreatedAt                        time.Time
+	// Metadata holds the rest of the client's registered metadata
+	// (OpenID Connect Dynamic Client Registration 1.0 §2).
+	Metadata  ClientMetadata
+	CreatedAt time.Time
+}
+
+// ClientMetadata is the client metadata kept as one JSON document, because
+// only the provider reads it, always whole, by client id.
+type ClientMetadata struct {
+	// JWKS is the client's public key set as JSON, JWKSURI where to fetch it.
+	// Either one may be set, not both.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// RequestURIs are the request_uri values the client may send.
+	RequestURIs []string `json:"request_uris,omitempty"`
+	// RequestObjectSigningAlg is the alg every request object must use;
+	// empty accepts any algorithm Latchkey supports, "none" included only
+	// when it is named here.
+	RequestObjectSigningAlg     string `json:"request_object_signing_alg,omitempty"`
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
+	// UserinfoSignedResponseAlg makes userinfo answer a signed JWT.
+	UserinfoSignedResponseAlg         string   `json:"userinfo_signed_response_alg,omitempty"`
+	FrontchannelLogoutURI             string   `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool     `json:"frontchannel_logout_session_required,omitempty"`
+	LogoURI                           string   `json:"logo_uri,omitempty"`
+	ClientURI                         string   `json:"client_uri,omitempty"`
+	PolicyURI                         string   `json:"policy_uri,omitempty"`
+	TOSURI                            string   `json:"tos_uri,omitempty"`
+	Contacts                          []string `json:"contacts,omitempty"`
+	// SealedSecret is the client secret encrypted under a key derived from
+	// the system secret, kept only for client_secret_jwt, whose HMAC needs
+	// the secret itself.
+	SealedSecret []byte `json:"sealed_secret,omitempty"`
+	// RegistrationAccessTokenHash is the keyed hash of the RFC 7592
+	// registration access token. Empty for clients created by the operator.
+	RegistrationAccessTokenHash []byte `json:"registration_access_token_hash,omitempty"`
+	// Dynamic marks a client created through dynamic registration.
+	Dynamic bool `json:"dynamic,omitempty"`
 }
 
 var (
@@ -66,20 +103,48 @@ func (c *Client) GetResponseTypes() fosite.Arguments {
 	return c.ResponseTypes
 }
 
-// GetRequestURIs returns nil: request_uri is not supported.
-func (c *Client) GetRequestURIs() []string { return nil }
+func (c *Client) GetRequestURIs() []string { return c.Metadata.RequestURIs }
 
-// GetJSONWebKeys returns nil: clients authenticate with secrets, not keys.
-func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet { return nil }
+// GetJSONWebKeys returns the client's registered key set, or nil when it
+// registered none or a jwks_uri.
+func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet {
+	if len(c.Metadata.JWKS) == 0 {
+		return nil
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(c.Metadata.JWKS, &set); err != nil {
+		return nil
+	}
+	return &set
+}
 
-func (c *Client) GetJSONWebKeysURI() string                    { return "" }
-func (c *Client) GetRequestObjectSigningAlgorithm() string     { return "" }
-func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "" }
-func (c *Client) GetTokenEndpointAuthMethod() string           { return c.TokenEndpointAuthMethod }
+func (c *Client) GetJSONWebKeysURI() string { return c.Metadata.JWKSURI }
 
-// GetResponseModes lists the response modes this client may request.
+func (c *Client) GetRequestObjectSigningAlgorithm() string {
+	return c.Metadata.RequestObjectSigningAlg
+}
+
+// GetTokenEndpointAuthSigningAlgorithm is the alg of private_key_jwt and
+// client_secret_jwt assertions: the registered one, or RS256 and HS256.
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
+	if c.Metadata.TokenEndpointAuthSigningAlg != "" {
+		return c.Metadata.TokenEndpointAuthSigningAlg
+	}
+	if c.TokenEndpointAuthMethod == "client_secret_jwt" {
+		return "HS256"
+	}
+	return "RS256"
+}
+
+func (c *Client) GetTokenEndpointAuthMethod() string { return c.TokenEndpointAuthMethod }
+
+// GetResponseModes lists the response modes this client may request: all
+// of them. Which one the response type allows is checked by fosite.
 func (c *Client) GetResponseModes() []fosite.ResponseModeType {
-	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
+	return []fosite.ResponseModeType{
+		fosite.ResponseModeDefault, fosite.ResponseModeQuery,
+		fosite.ResponseModeFragment, fosite.ResponseModeFormPost,
+	}
 }
 
 type clientRow struct {
@@ -99,6 +164,7 @@ type clientRow struct {
 	IDTokenSignedResponseAlg         string `gorm:"column:id_token_signed_response_alg"`
 	BackchannelLogoutURI             string `gorm:"column:backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `gorm:"column:backchannel_logout_session_required"`
+	Metadata                         string
 	CreatedAt                        time.Time
 }
 
@@ -139,8 +205,22 @@ func (r *clientRow) toClient() *Client {
 		IDTokenSignedResponseAlg:         r.IDTokenSignedResponseAlg,
 		BackchannelLogoutURI:             r.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: r.BackchannelLogoutSessionRequired,
+		Metadata:                         decodeMetadata(r.Metadata),
 		CreatedAt:                        r.CreatedAt,
 	}
+}
+
+func decodeMetadata(data string) ClientMetadata {
+	var metadata ClientMetadata
+	if data != "" {
+		_ = json.Unmarshal([]byte(data), &metadata)
+	}
+	return metadata
+}
+
+func encodeMetadata(metadata ClientMetadata) string {
+	data, _ := json.Marshal(metadata)
+	return string(data)
 }
 
 func clientToRow(c *Client) *clientRow {
@@ -161,6 +241,7 @@ func clientToRow(c *Client) *clientRow {
 		IDTokenSignedResponseAlg:         c.IDTokenSignedResponseAlg,
 		BackchannelLogoutURI:             c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		Metadata:                         encodeMetadata(c.Metadata),
 		CreatedAt:                        c.CreatedAt,
 	}
 }
@@ -245,6 +326,11 @@ func (c *Client) clone() *Client {
 	copied.ResponseTypes = slices.Clone(c.ResponseTypes)
 	copied.Scopes = slices.Clone(c.Scopes)
 	copied.Audience = slices.Clone(c.Audience)
+	copied.Metadata.JWKS = slices.Clone(c.Metadata.JWKS)
+	copied.Metadata.RequestURIs = slices.Clone(c.Metadata.RequestURIs)
+	copied.Metadata.Contacts = slices.Clone(c.Metadata.Contacts)
+	copied.Metadata.SealedSecret = slices.Clone(c.Metadata.SealedSecret)
+	copied.Metadata.RegistrationAccessTokenHash = slices.Clone(c.Metadata.RegistrationAccessTokenHash)
 	return &copied
 }
 
