@@ -29,6 +29,16 @@ type User struct {
 	Zoneinfo            string
 	PhoneNumber         string
 	PhoneNumberVerified bool
+	MiddleName          string
+	Nickname            string
+	// Profile is the URL of the person's profile page.
+	Profile string
+	Website string
+	Gender  string
+	// Birthdate is YYYY-MM-DD, 0000-MM-DD when the year is withheld, or
+	// YYYY alone (see CheckBirthdate).
+	Birthdate string
+	Address   Address
 	// Disabled users cannot sign in.
 	Disabled  bool
 	CreatedAt time.Time
@@ -53,6 +63,13 @@ type userRow struct {
 	Zoneinfo            string
 	PhoneNumber         string
 	PhoneNumberVerified bool
+	MiddleName          string
+	Nickname            string
+	Profile             string
+	Website             string
+	Gender              string
+	Birthdate           string
+	Address             Address `gorm:"embedded;embeddedPrefix:address_"`
 	Disabled            bool
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
@@ -127,19 +144,31 @@ func (s *Store) UpdateUser(ctx context.Context, u *User) error {
 	u.Username = NormalizeUsername(u.Username)
 	u.UpdatedAt = time.Now().UTC().Truncate(time.Second)
 	result := s.db(ctx).Model(&userRow{}).Where("id = ?", u.ID).Updates(map[string]any{
-		"username":              u.Username,
-		"email":                 u.Email,
-		"email_verified":        u.EmailVerified,
-		"name":                  u.Name,
-		"given_name":            u.GivenName,
-		"family_name":           u.FamilyName,
-		"preferred_username":    u.PreferredUsername,
-		"picture":               u.Picture,
-		"locale":                u.Locale,
-		"zoneinfo":              u.Zoneinfo,
-		"phone_number":          u.PhoneNumber,
-		"phone_number_verified": u.PhoneNumberVerified,
-		"updated_at":            u.UpdatedAt,
+		"username":               u.Username,
+		"email":                  u.Email,
+		"email_verified":         u.EmailVerified,
+		"name":                   u.Name,
+		"given_name":             u.GivenName,
+		"family_name":            u.FamilyName,
+		"preferred_username":     u.PreferredUsername,
+		"picture":                u.Picture,
+		"locale":                 u.Locale,
+		"zoneinfo":               u.Zoneinfo,
+		"phone_number":           u.PhoneNumber,
+		"phone_number_verified":  u.PhoneNumberVerified,
+		"middle_name":            u.MiddleName,
+		"nickname":               u.Nickname,
+		"profile":                u.Profile,
+		"website":                u.Website,
+		"gender":                 u.Gender,
+		"birthdate":              u.Birthdate,
+		"address_formatted":      u.Address.Formatted,
+		"address_street_address": u.Address.StreetAddress,
+		"address_locality":       u.Address.Locality,
+		"address_region":         u.Address.Region,
+		"address_postal_code":    u.Address.PostalCode,
+		"address_country":        u.Address.Country,
+		"updated_at":             u.UpdatedAt,
 	})
 	if result.Error != nil {
 		return translate(result.Error)

@@ -60,6 +60,8 @@ func changedFields(p *profilePatch) map[string]any {
 		"name": p.Name != nil, "given_name": p.GivenName != nil, "family_name": p.FamilyName != nil,
 		"preferred_username": p.PreferredUsername != nil, "picture": p.Picture != nil, "locale": p.Locale != nil,
 		"zoneinfo": p.Zoneinfo != nil, "phone_number": p.PhoneNumber != nil, "phone_number_verified": p.PhoneNumberVerified != nil,
+		"middle_name": p.MiddleName != nil, "nickname": p.Nickname != nil, "profile": p.Profile != nil,
+		"website": p.Website != nil, "gender": p.Gender != nil, "birthdate": p.Birthdate != nil, "address": p.Address != nil,
 	} {
 		if set {
 			fields = append(fields, name)

@@ -7,14 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
-	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
 	"time"
-	_ "time/tzdata"
-	"unicode"
-	"unicode/utf8" // zoneinfo values are checked against the embedded time zone database
+	_ "time/tzdata" // zoneinfo values are checked against the embedded time zone database
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
@@ -24,22 +21,29 @@ import (
 
 // userJSON is a user as the API shows it, with OpenID Connect claim names.
 type userJSON struct {
-	ID                  string    `json:"id"`
-	Username            string    `json:"username"`
-	Email               string    `json:"email"`
-	EmailVerified       bool      `json:"email_verified"`
-	Name                string    `json:"name"`
-	GivenName           string    `json:"given_name"`
-	FamilyName          string    `json:"family_name"`
-	PreferredUsername   string    `json:"preferred_username"`
-	Picture             string    `json:"picture"`
-	Locale              string    `json:"locale"`
-	Zoneinfo            string    `json:"zoneinfo"`
-	PhoneNumber         string    `json:"phone_number"`
-	PhoneNumberVerified bool      `json:"phone_number_verified"`
-	Disabled            bool      `json:"disabled"`
-	CreatedAt           time.Time `json:"created_at"`
-	UpdatedAt           time.Time `json:"updated_at"`
+	ID                  string      `json:"id"`
+	Username            string      `json:"username"`
+	Email               string      `json:"email"`
+	EmailVerified       bool        `json:"email_verified"`
+	Name                string      `json:"name"`
+	GivenName           string      `json:"given_name"`
+	FamilyName          string      `json:"family_name"`
+	PreferredUsername   string      `json:"preferred_username"`
+	Picture             string      `json:"picture"`
+	Locale              string      `json:"locale"`
+	Zoneinfo            string      `json:"zoneinfo"`
+	PhoneNumber         string      `json:"phone_number"`
+	PhoneNumberVerified bool        `json:"phone_number_verified"`
+	MiddleName          string      `json:"middle_name"`
+	Nickname            string      `json:"nickname"`
+	Profile             string      `json:"profile"`
+	Website             string      `json:"website"`
+	Gender              string      `json:"gender"`
+	Birthdate           string      `json:"birthdate"`
+	Address             addressJSON `json:"address"`
+	Disabled            bool        `json:"disabled"`
+	CreatedAt           time.Time   `json:"created_at"`
+	UpdatedAt           time.Time   `json:"updated_at"`
 }
 
 // toUserJSON shows preferred_username as the ID token does: the username
@@ -53,25 +57,46 @@ func toUserJSON(u *storage.User) userJSON {
 		ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
 		GivenName: u.GivenName, FamilyName: u.FamilyName, PreferredUsername: preferred,
 		Picture: u.Picture, Locale: u.Locale, Zoneinfo: u.Zoneinfo, PhoneNumber: u.PhoneNumber,
-		PhoneNumberVerified: u.PhoneNumberVerified, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+		PhoneNumberVerified: u.PhoneNumberVerified, MiddleName: u.MiddleName, Nickname: u.Nickname,
+		Profile: u.Profile, Website: u.Website, Gender: u.Gender, Birthdate: u.Birthdate,
+		Address: addressJSON(u.Address), Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
 	}
+}
+
+// addressJSON is the address claim (OpenID Connect Core §5.1.1). In a PATCH
+// body it replaces the whole stored address. Members left out become empty,
+// so {} clears it.
+type addressJSON struct {
+	Formatted     string `json:"formatted"`
+	StreetAddress string `json:"street_address"`
+	Locality      string `json:"locality"`
+	Region        string `json:"region"`
+	PostalCode    string `json:"postal_code"`
+	Country       string `json:"country"`
 }
 
 // profilePatch is a PATCH body: absent fields stay as they are. Admin-only
 // fields are rejected on /v1/me by the caller.
 type profilePatch struct {
-	Username            *string `json:"username"`
-	Email               *string `json:"email"`
-	EmailVerified       *bool   `json:"email_verified"`
-	Name                *string `json:"name"`
-	GivenName           *string `json:"given_name"`
-	FamilyName          *string `json:"family_name"`
-	PreferredUsername   *string `json:"preferred_username"`
-	Picture             *string `json:"picture"`
-	Locale              *string `json:"locale"`
-	Zoneinfo            *string `json:"zoneinfo"`
-	PhoneNumber         *string `json:"phone_number"`
-	PhoneNumberVerified *bool   `json:"phone_number_verified"`
+	Username            *string      `json:"username"`
+	Email               *string      `json:"email"`
+	EmailVerified       *bool        `json:"email_verified"`
+	Name                *string      `json:"name"`
+	GivenName           *string      `json:"given_name"`
+	FamilyName          *string      `json:"family_name"`
+	PreferredUsername   *string      `json:"preferred_username"`
+	Picture             *string      `json:"picture"`
+	Locale              *string      `json:"locale"`
+	Zoneinfo            *string      `json:"zoneinfo"`
+	PhoneNumber         *string      `json:"phone_number"`
+	PhoneNumberVerified *bool        `json:"phone_number_verified"`
+	MiddleName          *string      `json:"middle_name"`
+	Nickname            *string      `json:"nickname"`
+	Profile             *string      `json:"profile"`
+	Website             *string      `json:"website"`
+	Gender              *string      `json:"gender"`
+	Birthdate           *string      `json:"birthdate"`
+	Address             *addressJSON `json:"address"`
 }
 
 // decodeJSON reads a JSON object into target, rejecting unknown fields and
@@ -122,9 +147,8 @@ func decodeJSON(c *gin.Context, target any) bool {
 
 // Field limits, in bytes.
 const (
-	maxNameLength     = 200
+	maxNameLength     = storage.MaxNameLength
 	maxUsernameLength = 64
-	maxURLLength      = 2048
 )
 
 var phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -137,19 +161,18 @@ func (p *profilePatch) apply(user *storage.User, errs *fieldErrors) {
 		if value == nil {
 			return
 		}
-		if len(*value) > max {
-			errs.add(field, "is too long")
+		cleaned, err := storage.CleanClaimText(*value, max)
+		if err != nil {
+			errs.add(field, err.Error())
 			return
 		}
-		if strings.ContainsFunc(*value, unicode.IsControl) || !utf8.ValidString(*value) {
-			errs.add(field, "must not contain control characters")
-			return
-		}
-		*target = strings.TrimSpace(*value)
+		*target = cleaned
 	}
 	text("name", p.Name, maxNameLength, &user.Name)
 	text("given_name", p.GivenName, maxNameLength, &user.GivenName)
 	text("family_name", p.FamilyName, maxNameLength, &user.FamilyName)
+	text("middle_name", p.MiddleName, maxNameLength, &user.MiddleName)
+	text("nickname", p.Nickname, maxNameLength, &user.Nickname)
 	text("preferred_username", p.PreferredUsername, maxUsernameLength, &user.PreferredUsername)
 
 	if p.Username != nil {
@@ -171,13 +194,19 @@ func (p *profilePatch) apply(user *storage.User, errs *fieldErrors) {
 	if p.EmailVerified != nil {
 		user.EmailVerified = *p.EmailVerified
 	}
-	if p.Picture != nil {
-		if *p.Picture != "" && !isWebURL(*p.Picture) {
-			errs.add("picture", "must be an absolute https or http URL")
-		} else {
-			user.Picture = *p.Picture
+	webURL := func(field string, value *string, target *string) {
+		if value == nil {
+			return
 		}
+		if err := storage.CheckWebURL(*value); err != nil {
+			errs.add(field, err.Error())
+			return
+		}
+		*target = *value
 	}
+	webURL("picture", p.Picture, &user.Picture)
+	webURL("profile", p.Profile, &user.Profile)
+	webURL("website", p.Website, &user.Website)
 	if p.Locale != nil {
 		if _, err := language.Parse(*p.Locale); *p.Locale != "" && err != nil {
 			errs.add("locale", "is not a BCP 47 language tag, such as en-US")
@@ -203,14 +232,56 @@ func (p *profilePatch) apply(user *storage.User, errs *fieldErrors) {
 	if p.PhoneNumberVerified != nil {
 		user.PhoneNumberVerified = *p.PhoneNumberVerified
 	}
+
+	if p.Gender != nil {
+		if gender, err := storage.CleanGender(*p.Gender); err != nil {
+			errs.add("gender", err.Error())
+		} else {
+			user.Gender = gender
+		}
+	}
+	if p.Birthdate != nil {
+		if err := storage.CheckBirthdate(*p.Birthdate, time.Now()); err != nil {
+			errs.add("birthdate", err.Error())
+		} else {
+			user.Birthdate = *p.Birthdate
+		}
+	}
+	if p.Address != nil {
+		if address, ok := p.Address.clean(errs); ok {
+			user.Address = address
+		}
+	}
 }
 
-func isWebURL(raw string) bool {
-	if len(raw) > maxURLLength {
-		return false
+// clean checks every member of an address, adding an error named
+// "address.<member>" for each invalid one. It reports whether all are
+// valid.
+func (a *addressJSON) clean(errs *fieldErrors) (storage.Address, bool) {
+	var address storage.Address
+	members := []struct {
+		name   string
+		value  string
+		target *string
+	}{
+		{"formatted", a.Formatted, &address.Formatted},
+		{"street_address", a.StreetAddress, &address.StreetAddress},
+		{"locality", a.Locality, &address.Locality},
+		{"region", a.Region, &address.Region},
+		{"postal_code", a.PostalCode, &address.PostalCode},
+		{"country", a.Country, &address.Country},
 	}
-	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
+	valid := true
+	for _, member := range members {
+		cleaned, err := storage.CleanAddressMember(member.name, member.value)
+		if err != nil {
+			errs.add("address."+member.name, err.Error())
+			valid = false
+			continue
+		}
+		*member.target = cleaned
+	}
+	return address, valid
 }
 
 // isTimeZone accepts "" and IANA zone names. LoadLocation also reads files,

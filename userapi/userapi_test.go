@@ -617,7 +617,7 @@ func TestBadInputNamesEachField(t *testing.T) {
 		body       any
 		wantFields []string
 	}{
-		{"unknown field", http.MethodPatch, "/v1/me", map[string]any{"nickname": "x"}, []string{"nickname"}},
+		{"unknown field", http.MethodPatch, "/v1/me", map[string]any{"favorite_color": "x"}, []string{"favorite_color"}},
 		{"invalid profile fields", http.MethodPatch, "/v1/me", map[string]any{
 			"locale": "not a locale!", "zoneinfo": "Mars/Olympus_Mons", "phone_number": "555-0100",
 			"picture": "javascript:alert(1)",

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/logout"
@@ -51,6 +52,7 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 	var username, email, name, givenName, familyName, output string
 	var passwordStdin, emailVerified bool
 	var roles []string
+	var claims claimFlags
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a user",
@@ -71,6 +73,8 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 			if !passwordStdin {
 				problems = append(problems, errors.New("--password-stdin is required: pass the password on standard input"))
 			}
+			var user storage.User
+			problems = append(problems, claims.apply(&user, time.Now())...)
 			if err := errors.Join(problems...); err != nil {
 				return err
 			}
@@ -84,16 +88,14 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			user := &storage.User{
-				ID:            uuid.NewString(),
-				Username:      username,
-				Email:         email,
-				EmailVerified: emailVerified,
-				PasswordHash:  provider.HashPassword(password),
-				Name:          name,
-				GivenName:     givenName,
-				FamilyName:    familyName,
-			}
+			user.ID = uuid.NewString()
+			user.Username = username
+			user.Email = email
+			user.EmailVerified = emailVerified
+			user.PasswordHash = provider.HashPassword(password)
+			user.Name = name
+			user.GivenName = givenName
+			user.FamilyName = familyName
 			if len(roles) == 0 {
 				roles = []string{storage.RoleUser}
 			}
@@ -102,7 +104,7 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 				return err
 			}
 			err = store.InTx(cmd.Context(), func(ctx context.Context) error {
-				if err := store.CreateUser(ctx, user); err != nil {
+				if err := store.CreateUser(ctx, &user); err != nil {
 					return err
 				}
 				for _, name := range roles {
@@ -142,10 +144,102 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 	flags.StringVar(&name, "name", "", "full name")
 	flags.StringVar(&givenName, "given-name", "", "given name")
 	flags.StringVar(&familyName, "family-name", "", "family name")
+	claims.register(flags)
 	flags.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 	flags.StringArrayVar(&roles, "role", nil, "role to assign, such as admin (repeatable; default: user)")
 	flags.StringVar(&output, "output", "text", "output format: text or json")
 	return cmd
+}
+
+// claimFlags are the optional standard claims (OpenID Connect Core §5.1)
+// that `users create` sets.
+type claimFlags struct {
+	middleName, nickname, profileURL, website, gender, birthdate string
+	address                                                      storage.Address
+}
+
+func (f *claimFlags) register(flags *pflag.FlagSet) {
+	flags.StringVar(&f.middleName, "middle-name", "", "middle name")
+	flags.StringVar(&f.nickname, "nickname", "", "casual name")
+	flags.StringVar(&f.profileURL, "profile-url", "", "URL of the user's profile page (the profile claim), https or http")
+	flags.StringVar(&f.website, "website", "", "URL of the user's web page or blog, https or http")
+	flags.StringVar(&f.gender, "gender", "", "gender, such as female or male; other values are allowed")
+	flags.StringVar(&f.birthdate, "birthdate", "", "birthdate as YYYY-MM-DD, 0000-MM-DD to withhold the year, or YYYY")
+	flags.StringVar(&f.address.Formatted, "address-formatted", "", "full postal address for display, which may span several lines")
+	flags.StringVar(&f.address.StreetAddress, "street-address", "", "street address of the postal address")
+	flags.StringVar(&f.address.Locality, "locality", "", "city or locality of the postal address")
+	flags.StringVar(&f.address.Region, "region", "", "state, province or region of the postal address")
+	flags.StringVar(&f.address.PostalCode, "postal-code", "", "postal code")
+	flags.StringVar(&f.address.Country, "country", "", "country of the postal address")
+}
+
+// apply checks each claim with the checks the user API runs and sets the
+// valid ones on user. It returns one error for each invalid flag.
+func (f *claimFlags) apply(user *storage.User, now time.Time) []error {
+	var problems []error
+	invalid := func(flag, value string, err error) {
+		problems = append(problems, fmt.Errorf("--%s %q: %w", flag, value, err))
+	}
+
+	for _, text := range []struct {
+		flag, value string
+		target      *string
+	}{
+		{"middle-name", f.middleName, &user.MiddleName},
+		{"nickname", f.nickname, &user.Nickname},
+	} {
+		cleaned, err := storage.CleanClaimText(text.value, storage.MaxNameLength)
+		if err != nil {
+			invalid(text.flag, text.value, err)
+			continue
+		}
+		*text.target = cleaned
+	}
+
+	for _, link := range []struct {
+		flag, value string
+		target      *string
+	}{
+		{"profile-url", f.profileURL, &user.Profile},
+		{"website", f.website, &user.Website},
+	} {
+		if err := storage.CheckWebURL(link.value); err != nil {
+			invalid(link.flag, link.value, err)
+			continue
+		}
+		*link.target = link.value
+	}
+
+	if gender, err := storage.CleanGender(f.gender); err != nil {
+		invalid("gender", f.gender, err)
+	} else {
+		user.Gender = gender
+	}
+	if err := storage.CheckBirthdate(f.birthdate, now); err != nil {
+		invalid("birthdate", f.birthdate, err)
+	} else {
+		user.Birthdate = f.birthdate
+	}
+
+	for _, member := range []struct {
+		flag, name, value string
+		target            *string
+	}{
+		{"address-formatted", "formatted", f.address.Formatted, &user.Address.Formatted},
+		{"street-address", "street_address", f.address.StreetAddress, &user.Address.StreetAddress},
+		{"locality", "locality", f.address.Locality, &user.Address.Locality},
+		{"region", "region", f.address.Region, &user.Address.Region},
+		{"postal-code", "postal_code", f.address.PostalCode, &user.Address.PostalCode},
+		{"country", "country", f.address.Country, &user.Address.Country},
+	} {
+		cleaned, err := storage.CleanAddressMember(member.name, member.value)
+		if err != nil {
+			invalid(member.flag, member.value, err)
+			continue
+		}
+		*member.target = cleaned
+	}
+	return problems
 }
 
 func newUsersSetPasswordCommand(a *app) *cobra.Command {
