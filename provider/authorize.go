@@ -24,7 +24,15 @@ import (
 // person through login and consent as needed and issues the code.
 func (p *Provider) authorize(c *gin.Context) {
 	ctx := c.Request.Context()
+	if err := c.Request.ParseForm(); err != nil {
+		p.renderOAuthErrorPage(c, fosite.ErrInvalidRequest.WithHint("The request parameters could not be parsed."))
+		return
+	}
+	objectErr := p.expandRequestObject(ctx, c.Request.Form)
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, c.Request)
+	if objectErr != nil {
+		err = objectErr
+	}
 	if err != nil {
 		p.writeAuthorizeError(c, ar, err)
 		return
@@ -38,6 +46,14 @@ func (p *Provider) authorize(c *gin.Context) {
 		return
 	}
 	if err := checkPKCEPolicy(ar); err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+	if _, err := parseClaimsRequest(ar.GetRequestForm().Get("claims")); err != nil {
+		p.writeAuthorizeError(c, ar, err)
+		return
+	}
+	if err := checkResponseType(ar); err != nil {
 		p.writeAuthorizeError(c, ar, err)
 		return
 	}
@@ -60,6 +76,29 @@ func (p *Provider) authorize(c *gin.Context) {
 		return
 	}
 	p.continueFlow(c, ar, flow, session)
+}
+
+// checkResponseType makes the checks of the implicit and hybrid flows that
+// fosite makes only after the person signed in: an ID token from the
+// authorization endpoint needs a nonce (OpenID Connect Core §3.2.2.1,
+// §3.3.2.11), tokens there need a client registered for the implicit grant,
+// and they must never travel in the query, where they would reach logs and
+// Referer headers (OAuth 2.0 Multiple Response Type Encoding Practices §5).
+func checkResponseType(ar fosite.AuthorizeRequester) error {
+	types := ar.GetResponseTypes()
+	if types.ExactOne("code") {
+		return nil
+	}
+	if types.Has("id_token") && ar.GetRequestForm().Get("nonce") == "" {
+		return fosite.ErrInvalidRequest.WithHint("The nonce parameter is required when an ID token is returned from the authorization endpoint.")
+	}
+	if ar.GetResponseMode() == fosite.ResponseModeQuery {
+		return fosite.ErrInvalidRequest.WithHint("This response_type cannot use response_mode=query: use fragment or form_post.")
+	}
+	if (types.Has("token") || !types.Has("code")) && !ar.GetClient().GetGrantTypes().Has("implicit") {
+		return fosite.ErrUnauthorizedClient.WithHint("The client is not registered for the implicit grant.")
+	}
+	return nil
 }
 
 // checkPKCEPolicy enforces the per-client PKCE rules before the person is
@@ -101,29 +140,14 @@ func (p *Provider) writeAuthorizeError(c *gin.Context, ar fosite.AuthorizeReques
 	}
 	rfc := oauthError(err, "")
 	p.logError(c, err, rfc)
-	p.oauth2.WriteAuthorizeError(c.Request.Context(), &issuerWriter{ResponseWriter: c.Writer, issuer: p.cfg.Issuer}, ar, rfc)
-}
-
-// issuerWriter adds the iss parameter of RFC 9207 to the redirect of every
-// authorization response, success or error. A client that uses several
-// providers can then check which one sent the response. fosite writes the
-// redirect, and this type rewrites its Location before the status is sent.
-// Only the query response mode exists, so the parameter goes in the query.
-type issuerWriter struct {
-	http.ResponseWriter
-	issuer string
-}
-
-func (w *issuerWriter) WriteHeader(status int) {
-	if location := w.Header().Get("Location"); location != "" {
-		if target, err := url.Parse(location); err == nil {
-			query := target.Query()
-			query.Set("iss", w.issuer)
-			target.RawQuery = query.Encode()
-			w.Header().Set("Location", target.String())
-		}
+	params := url.Values{"error": {rfc.ErrorField}}
+	if description := cleanDescription(rfc.GetDescription()); description != "" {
+		params.Set("error_description", description)
 	}
-	w.ResponseWriter.WriteHeader(status)
+	if state := ar.GetState(); state != "" {
+		params.Set("state", state)
+	}
+	p.sendAuthorizationResponse(c, ar, params)
 }
 
 // knownParameters are the authorization request parameters a paused flow
@@ -133,7 +157,7 @@ func (w *issuerWriter) WriteHeader(status int) {
 var knownParameters = []string{
 	"response_type", "client_id", "redirect_uri", "scope", "state", "response_mode", "nonce", "display",
 	"prompt", "max_age", "ui_locales", "id_token_hint", "login_hint", "acr_values", "claims_locales",
-	"code_challenge", "code_challenge_method", "audience",
+	"code_challenge", "code_challenge_method", "audience", "claims",
 }
 
 func authorizationParameters(form url.Values) url.Values {
@@ -303,7 +327,7 @@ func (p *Provider) continueFlow(c *gin.Context, ar fosite.AuthorizeRequester, fl
 		return
 	}
 	if !client.FirstParty {
-		consented, err := p.hasConsent(ctx, session.UserID, client.ID, ar.GetRequestedScopes())
+		consented, err := p.hasConsent(ctx, session.UserID, client.ID, consentScopes(flow.Form, client))
 		if err != nil {
 			p.writeAuthorizeError(c, ar, err)
 			return
@@ -394,7 +418,10 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 		p.renderUnavailable(c, err)
 		return
 	}
-	p.oauth2.WriteAuthorizeResponse(ctx, &issuerWriter{ResponseWriter: c.Writer, issuer: p.cfg.Issuer}, ar, response)
+	for name, value := range response.GetHeader() {
+		c.Writer.Header()[name] = value
+	}
+	p.sendAuthorizationResponse(c, ar, response.GetParameters())
 }
 
 // roleNames returns the names of a user's roles.
@@ -442,6 +469,17 @@ func (p *Provider) userSession(ar fosite.Requester, user *storage.User, roles []
 			claims.Extra[name] = value
 		}
 	}
+	// parseClaimsRequest passed when the request arrived.
+	requested, _ := parseClaimsRequest(flow.Form.Get("claims"))
+	client, _ := ar.GetClient().(*storage.Client)
+	var userinfoClaims []string
+	if requested != nil && client != nil {
+		all := userClaims(user, roles, fosite.Arguments(client.Scopes))
+		for name, value := range pickClaims(all, releasable(requested.IDToken, client)) {
+			claims.Extra[name] = value
+		}
+		userinfoClaims = releasable(requested.Userinfo, client)
+	}
 
 	session := &Session{
 		DefaultSession: &openid.DefaultSession{
@@ -456,6 +494,7 @@ func (p *Provider) userSession(ar fosite.Requester, user *storage.User, roles []
 		AMR:            slices.Clone(login.AMR),
 		ACR:            claims.AuthenticationContextClassReference,
 		Issuer:         p.cfg.Issuer,
+		UserinfoClaims: userinfoClaims,
 	}
 	if ar.GetGrantedScopes().Has(ScopeRoles) {
 		session.Roles = slices.Clone(roles)
@@ -479,6 +518,8 @@ func userClaims(user *storage.User, roles []string, scopes fosite.Arguments) map
 		claims["updated_at"] = user.UpdatedAt.Unix()
 		optional := map[string]string{
 			"name": user.Name, "given_name": user.GivenName, "family_name": user.FamilyName,
+			"middle_name": user.MiddleName, "nickname": user.Nickname, "profile": user.Profile,
+			"website": user.Website, "gender": user.Gender, "birthdate": user.Birthdate,
 			"picture": user.Picture, "locale": user.Locale, "zoneinfo": user.Zoneinfo,
 		}
 		for name, value := range optional {
@@ -490,6 +531,9 @@ func userClaims(user *storage.User, roles []string, scopes fosite.Arguments) map
 	if scopes.Has("email") && user.Email != "" {
 		claims["email"] = user.Email
 		claims["email_verified"] = user.EmailVerified
+	}
+	if address := user.AddressClaim(); scopes.Has("address") && address != nil {
+		claims["address"] = address
 	}
 	if scopes.Has("phone") && user.PhoneNumber != "" {
 		claims["phone_number"] = user.PhoneNumber

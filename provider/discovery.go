@@ -35,6 +35,8 @@ type metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	RequireRequestURIRegistration              bool     `json:"require_request_uri_registration"`
+	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
+	UserinfoSigningAlgValuesSupported          []string `json:"userinfo_signing_alg_values_supported"`
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
 }
@@ -42,18 +44,20 @@ type metadata struct {
 func (p *Provider) metadata() metadata {
 	issuer := p.cfg.Issuer
 	return metadata{
-		Issuer:                            issuer,
-		AuthorizationEndpoint:             issuer + "/oauth2/auth",
-		TokenEndpoint:                     issuer + "/oauth2/token",
-		UserinfoEndpoint:                  issuer + "/userinfo",
-		JWKSURI:                           issuer + "/.well-known/jwks.json",
-		IntrospectionEndpoint:             issuer + "/oauth2/introspect",
-		RevocationEndpoint:                issuer + "/oauth2/revoke",
-		EndSessionEndpoint:                issuer + "/oauth2/logout",
-		ScopesSupported:                   []string{"openid", "profile", "email", "phone", "offline_access", ScopeRoles, "account", "admin"},
-		ResponseTypesSupported:            []string{"code"},
-		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
+		Issuer:                issuer,
+		AuthorizationEndpoint: issuer + "/oauth2/auth",
+		TokenEndpoint:         issuer + "/oauth2/token",
+		UserinfoEndpoint:      issuer + "/userinfo",
+		JWKSURI:               issuer + "/.well-known/jwks.json",
+		IntrospectionEndpoint: issuer + "/oauth2/introspect",
+		RevocationEndpoint:    issuer + "/oauth2/revoke",
+		EndSessionEndpoint:    issuer + "/oauth2/logout",
+		ScopesSupported:       []string{"openid", "profile", "email", "address", "phone", "offline_access", ScopeRoles, "account", "admin"},
+		ResponseTypesSupported: []string{
+			"code", "id_token", "id_token token", "code id_token", "code token", "code id_token token",
+		},
+		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
+		GrantTypesSupported:               []string{"authorization_code", "implicit", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{AlgRS256, AlgES256},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
@@ -68,11 +72,20 @@ func (p *Provider) metadata() metadata {
 		// RFC 9207: every authorization response carries iss.
 		AuthorizationResponseIssParameterSupported: true,
 		ClaimsSupported: []string{
-			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
-			"name", "given_name", "family_name", "preferred_username", "updated_at", "picture", "locale", "zoneinfo",
-			"email", "email_verified", "phone_number", "phone_number_verified", "roles",
+			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "sid", "amr", "acr",
+			"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
+			"picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+			"email", "email_verified", "address", "phone_number", "phone_number_verified", "roles",
 		},
 		PromptValuesSupported: []string{"none", "login", "consent", "select_account"},
+		// OpenID Connect Core §5.5 and §6. A request_uri is fetched only when
+		// registered for the client.
+		ClaimsParameterSupported:               true,
+		RequestParameterSupported:              true,
+		RequestURIParameterSupported:           true,
+		RequireRequestURIRegistration:          true,
+		RequestObjectSigningAlgValuesSupported: requestObjectAlgorithms,
+		UserinfoSigningAlgValuesSupported:      []string{AlgRS256, AlgES256},
 		// OpenID Connect Back-Channel Logout 1.0 §2.1. Clients that register a
 		// backchannel_logout_uri get logout tokens, and those tokens carry the
 		// sid claim that ID tokens carry too.
@@ -87,6 +100,10 @@ func (p *Provider) discovery(c *gin.Context) {
 }
 
 func (p *Provider) jwks(c *gin.Context) {
+	if err := p.keys.ReloadIfOlder(c.Request.Context(), JWKSMaxAge); err != nil {
+		// The keys loaded before still verify every token signed so far.
+		p.logger.ErrorContext(c.Request.Context(), "signing key reload failed", "error", err)
+	}
 	c.Header("Cache-Control", "public, max-age=300")
 	c.Data(http.StatusOK, "application/json", p.keys.JWKS())
 }

@@ -123,6 +123,7 @@ type clientSpec struct {
 	scopes         []string
 	audience       []string
 	postLogout     []string
+	responseTypes  []string
 }
 
 // createClient registers a client and returns its id and secret.
@@ -140,7 +141,7 @@ func (e *testEnv) createClientWithID(t testing.TB, id string, spec clientSpec) (
 		RedirectURIs:             []string{testsupport.CallbackURL},
 		PostLogoutRedirectURIs:   spec.postLogout,
 		GrantTypes:               spec.grantTypes,
-		ResponseTypes:            []string{"code"},
+		ResponseTypes:            spec.responseTypes,
 		Scopes:                   spec.scopes,
 		Audience:                 spec.audience,
 		Public:                   spec.public,

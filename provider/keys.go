@@ -67,6 +67,9 @@ type KeySet struct {
 	byKID    map[string]*loadedKey
 	jwks     []byte
 	loadedAt time.Time
+
+	// reloading lets one request at a time reload stale keys.
+	reloading sync.Mutex
 }
 
 // NewKeySet returns an empty key set. Call Load before use.
@@ -293,6 +296,24 @@ type KeyInfo struct {
 	KID       string `json:"kid"`
 	Algorithm string `json:"alg"`
 	Active    bool   `json:"active"`
+}
+
+// JWKSMaxAge is how old the published key set may be when the JWKS
+// endpoint serves it. Past it a request reloads the keys first, so that a
+// key rotated by another process is published within seconds.
+const JWKSMaxAge = 5 * time.Second
+
+// ReloadIfOlder reloads the keys when they were loaded more than maxAge
+// ago. While one caller reloads, the others go on with the keys they have.
+func (k *KeySet) ReloadIfOlder(ctx context.Context, maxAge time.Duration) error {
+	k.mu.RLock()
+	stale := k.now().Sub(k.loadedAt) > maxAge
+	k.mu.RUnlock()
+	if !stale || !k.reloading.TryLock() {
+		return nil
+	}
+	defer k.reloading.Unlock()
+	return k.Load(ctx)
 }
 
 // RunReloader reloads the keys every interval until ctx ends, so that a key

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,58 @@ func TestUnknownKidTriggersReload(t *testing.T) {
 	verifier.reloadInterval = 0
 	if _, err := signer.Validate(ctx, token); err != nil {
 		t.Errorf("token signed by a key rotated elsewhere does not verify after reload: %v", err)
+	}
+}
+
+// TestStaleKeySetReloads checks that the JWKS endpoint's reload publishes a
+// key rotated by another process once the loaded set is older than the
+// limit, and not before.
+func TestStaleKeySetReloads(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := storage.NewStore(db)
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+
+	published, err := NewKeySet(store, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	published.now = func() time.Time { return now }
+	if _, err := published.EnsureActive(ctx, time.Hour, AlgRS256); err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewKeySet(store, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kid, err := other.Rotate(ctx, AlgRS256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := published.ReloadIfOlder(ctx, JWKSMaxAge); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(published.JWKS()), kid) {
+		t.Fatal("the key set reloaded before it was stale")
+	}
+	now = now.Add(JWKSMaxAge + time.Second)
+	if err := published.ReloadIfOlder(ctx, JWKSMaxAge); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(published.JWKS()), kid) {
+		t.Errorf("the JWKS does not publish the key rotated elsewhere after a stale reload")
 	}
 }

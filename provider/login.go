@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -34,14 +33,34 @@ func (p *Provider) loginPage(c *gin.Context) {
 }
 
 func (p *Provider) renderLogin(c *gin.Context, status int, flow *authFlow, username, message string) {
-	p.renderPage(c, status, "login.html", loginView{
+	view := loginView{
 		Title:      "Sign in",
 		ClientName: p.clientName(c, flow.Form.Get("client_id")),
 		Flow:       p.sealFlow(flow),
 		CSRFToken:  p.csrfToken(c),
 		Username:   username,
 		Error:      message,
-	})
+	}
+	if client, err := p.store.GetClientByID(c.Request.Context(), flow.Form.Get("client_id")); err == nil {
+		view.Links = clientLinksOf(client)
+	}
+	p.renderPageWithImage(c, status, "login.html", view, view.Links.LogoURI)
+}
+
+// clientLinks are the client's registered logo, home page, privacy policy
+// and terms of service, shown on the login page so that the person can see
+// whom they sign in to (OpenID Connect Dynamic Client Registration 1.0 §2).
+type clientLinks struct {
+	LogoURI, ClientURI, PolicyURI, TOSURI string
+}
+
+func clientLinksOf(client *storage.Client) clientLinks {
+	return clientLinks{
+		LogoURI:   client.Metadata.LogoURI,
+		ClientURI: client.Metadata.ClientURI,
+		PolicyURI: client.Metadata.PolicyURI,
+		TOSURI:    client.Metadata.TOSURI,
+	}
 }
 
 func (p *Provider) clientName(c *gin.Context, clientID string) string {
@@ -216,8 +235,13 @@ func (p *Provider) consentPage(c *gin.Context) {
 		return
 	}
 
+	client, err := p.store.GetClientByID(ctx, flow.Form.Get("client_id"))
+	if err != nil {
+		p.renderUnavailable(c, err)
+		return
+	}
 	var scopes []string
-	for _, scope := range strings.Fields(flow.Form.Get("scope")) {
+	for _, scope := range consentScopes(flow.Form, client) {
 		description, known := scopeDescriptions[scope]
 		if !known {
 			description = "Use " + scope
@@ -284,7 +308,8 @@ func (p *Provider) consent(c *gin.Context) {
 		return
 	}
 
-	scopes := []string(ar.GetRequestedScopes())
+	client, _ := ar.GetClient().(*storage.Client)
+	scopes := consentScopes(ar.GetRequestForm(), client)
 	if previous, err := p.store.GetConsent(ctx, session.UserID, ar.GetClient().GetID()); err == nil {
 		for _, scope := range previous.Scopes {
 			if !slices.Contains(scopes, scope) {

@@ -127,17 +127,20 @@ func isLoopbackHost(host string) bool {
 
 // Provider serves the authorization server's endpoints and pages.
 type Provider struct {
-	cfg       Config
-	oauth2    fosite.OAuth2Provider
-	store     Store
-	sessions  SessionStore
-	keys      *KeySet
-	flows     *Sealer
-	mfa       *mfa.Codec
-	csrfKey   []byte
-	pages     *template.Template
-	logger    *slog.Logger
-	passwords *PasswordLimiter
+	cfg    Config
+	oauth2 fosite.OAuth2Provider
+	fosite *fosite.Config
+	// requestURIClient fetches request objects by reference.
+	requestURIClient *http.Client
+	store            Store
+	sessions         SessionStore
+	keys             *KeySet
+	flows            *Sealer
+	mfa              *mfa.Codec
+	csrfKey          []byte
+	pages            *template.Template
+	logger           *slog.Logger
+	passwords        *PasswordLimiter
 	// secureCookies is false only for an http issuer on a loopback host.
 	secureCookies bool
 	now           func() time.Time
@@ -256,6 +259,29 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		OpenIDConnectRequestValidator: validator,
 		Config:                        fositeConfig,
 	}
+	// The implicit access token handler is not registered itself: a bare
+	// response_type=token (OAuth 2.0 implicit without an ID token) is not
+	// offered, because RFC 9700 §2.1.2 advises against it. The OpenID
+	// Connect implicit and hybrid flows use it to issue their access tokens.
+	implicitTokens := &oauth2.AuthorizeImplicitGrantTypeHandler{
+		AccessTokenStrategy: coreStrategy,
+		AccessTokenStorage:  store,
+		Config:              fositeConfig,
+	}
+	openIDImplicit := &openid.OpenIDConnectImplicitHandler{
+		IDTokenHandleHelper:               idHelper,
+		AuthorizeImplicitGrantTypeHandler: implicitTokens,
+		OpenIDConnectRequestValidator:     validator,
+		Config:                            fositeConfig,
+	}
+	openIDHybrid := &openid.OpenIDConnectHybridHandler{
+		AuthorizeImplicitGrantTypeHandler: implicitTokens,
+		AuthorizeExplicitGrantHandler:     authorizeCode,
+		IDTokenHandleHelper:               idHelper,
+		OpenIDConnectRequestValidator:     validator,
+		OpenIDConnectRequestStorage:       store,
+		Config:                            fositeConfig,
+	}
 	openIDRefresh := &openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idHelper, Config: fositeConfig}
 	pkceHandler := &pkce.Handler{AuthorizeCodeStrategy: coreStrategy, Storage: store, Config: fositeConfig}
 	introspector := &oauth2.CoreValidator{CoreStrategy: coreStrategy, CoreStorage: store, Config: fositeConfig}
@@ -265,7 +291,9 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		RefreshTokenStrategy:   coreStrategy,
 	}
 
-	fositeConfig.AuthorizeEndpointHandlers = fosite.AuthorizeEndpointHandlers{authorizeCode, openIDExplicit, pkceHandler}
+	fositeConfig.AuthorizeEndpointHandlers = fosite.AuthorizeEndpointHandlers{
+		authorizeCode, openIDExplicit, openIDImplicit, openIDHybrid, pkceHandler,
+	}
 	fositeConfig.TokenEndpointHandlers = fosite.TokenEndpointHandlers{
 		authorizeCode, clientCredentials, refresh, openIDExplicit, openIDRefresh, pkceHandler,
 	}
@@ -273,19 +301,21 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 	fositeConfig.RevocationHandlers = fosite.RevocationHandlers{revoker}
 
 	return &Provider{
-		cfg:           cfg,
-		oauth2:        fosite.NewOAuth2Provider(store, fositeConfig),
-		store:         store,
-		sessions:      sessions,
-		keys:          keys,
-		flows:         flows,
-		mfa:           mfaCodec,
-		csrfKey:       csrfKey,
-		pages:         pages,
-		logger:        cfg.Logger,
-		passwords:     NewPasswordLimiter(),
-		secureCookies: strings.HasPrefix(cfg.Issuer, "https://"),
-		now:           time.Now,
+		cfg:              cfg,
+		oauth2:           fosite.NewOAuth2Provider(store, fositeConfig),
+		fosite:           fositeConfig,
+		requestURIClient: newRequestURIClient(),
+		store:            store,
+		sessions:         sessions,
+		keys:             keys,
+		flows:            flows,
+		mfa:              mfaCodec,
+		csrfKey:          csrfKey,
+		pages:            pages,
+		logger:           cfg.Logger,
+		passwords:        NewPasswordLimiter(),
+		secureCookies:    strings.HasPrefix(cfg.Issuer, "https://"),
+		now:              time.Now,
 	}, nil
 }
 

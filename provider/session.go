@@ -29,6 +29,9 @@ type Session struct {
 	// Roles are the user's role names when the "roles" scope was granted,
 	// as they were when the person consented.
 	Roles []string `json:"roles"`
+	// UserinfoClaims are the claims the claims request parameter asked
+	// userinfo for, beyond those of the granted scopes.
+	UserinfoClaims []string `json:"userinfo_claims,omitempty"`
 }
 
 var (

@@ -3,7 +3,9 @@ package provider
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/ory/fosite"
@@ -77,8 +79,13 @@ func (p *Provider) userinfo(c *gin.Context) {
 		return
 	}
 
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, userClaims(user, roles, ar.GetGrantedScopes()))
+	claims := userClaims(user, roles, ar.GetGrantedScopes())
+	if len(session.UserinfoClaims) > 0 {
+		// Consent covered these when the grant was made (consentScopes).
+		all := userClaims(user, roles, fosite.Arguments(slices.Collect(maps.Values(claimScopes))))
+		maps.Copy(claims, pickClaims(all, session.UserinfoClaims))
+	}
+	p.writeUserinfo(c, ar, claims)
 }
 
 // writeBearerError writes an RFC 6750 §3 error: the WWW-Authenticate
@@ -90,4 +97,27 @@ func writeBearerError(c *gin.Context, status int, code, description string) {
 		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="latchkey", error=%q, error_description=%q, scope="openid"`, code, description))
 	}
 	writeErrorJSON(c, status, code, description)
+}
+
+// writeUserinfo answers with the claims as JSON, or as a signed JWT when
+// the client registered userinfo_signed_response_alg (OpenID Connect Core
+// §5.3.2). The JWT names the issuer and the client as its audience, and
+// carries no nonce, exp or iat beyond what a client may check.
+func (p *Provider) writeUserinfo(c *gin.Context, ar fosite.Requester, claims map[string]any) {
+	c.Header("Cache-Control", "no-store")
+	client, _ := ar.GetClient().(*storage.Client)
+	if client == nil || client.Metadata.UserinfoSignedResponseAlg == "" {
+		c.JSON(http.StatusOK, claims)
+		return
+	}
+	signed := maps.Clone(claims)
+	signed["iss"] = p.cfg.Issuer
+	signed["aud"] = client.ID
+	signed["iat"] = p.now().Unix()
+	token, err := p.keys.SignJWT(c.Request.Context(), client.Metadata.UserinfoSignedResponseAlg, signed, nil)
+	if err != nil {
+		p.writeOAuthError(c, fosite.ErrServerError.WithWrap(err).WithDebug("sign userinfo"), "")
+		return
+	}
+	c.Data(http.StatusOK, "application/jwt", []byte(token))
 }
