@@ -6,6 +6,7 @@ package config
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -86,6 +87,20 @@ type Config struct {
 	// forever.
 	AuditRetention time.Duration
 	LogLevel       string
+
+	// TLSCertFile and TLSKeyFile are PEM files of the certificate (with its
+	// chain) and private key that every listener of serve uses. Both or
+	// neither must be set. With neither, serve speaks plain HTTP and expects
+	// a proxy in front to terminate TLS.
+	TLSCertFile string
+	TLSKeyFile  string
+
+	// Registration is who may register clients at the provider's
+	// registration endpoint: off, open or token.
+	Registration provider.RegistrationMode
+	// RegistrationToken is the initial access token that registration mode
+	// token requires.
+	RegistrationToken Secret
 }
 
 // Secret is a string that redacts itself in logs and fmt output.
@@ -134,6 +149,10 @@ var settings = []setting{
 	{"janitor-interval", "how often serve deletes expired codes, tokens and sessions; 0 turns it off", false},
 	{"audit-retention", "how long audit events are kept before the janitor deletes them, such as 2160h; 0 keeps them forever", false},
 	{"log-level", "log level: debug, info, warn or error", false},
+	{"tls-cert-file", "PEM certificate chain that serve's listeners use for HTTPS; needs --tls-key-file and an https issuer", false},
+	{"tls-key-file", "PEM private key of --tls-cert-file", false},
+	{"registration", "dynamic client registration (RFC 7591): off, open (anyone may register a client) or token (registering needs --registration-token)", false},
+	{"registration-token", "initial access token that --registration token requires, at least 32 characters; prefer LATCHKEY_REGISTRATION_TOKEN or its _FILE form", true},
 }
 
 // EnvName returns the environment variable of a flag.
@@ -179,6 +198,10 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 	flags.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Hour, help["janitor-interval"])
 	flags.DurationVar(&cfg.AuditRetention, "audit-retention", 0, help["audit-retention"])
 	flags.StringVar(&cfg.LogLevel, "log-level", "info", help["log-level"])
+	flags.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", help["tls-cert-file"])
+	flags.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", help["tls-key-file"])
+	flags.StringVar((*string)(&cfg.Registration), "registration", string(provider.RegistrationOff), help["registration"])
+	flags.StringVar((*string)(&cfg.RegistrationToken), "registration-token", "", help["registration-token"])
 }
 
 // Load fills every flag that was not given on the command line, first from
@@ -298,7 +321,7 @@ func (c *Config) Resolve() (generated string, err error) {
 	}
 
 	if c.Issuer == "" {
-		c.Issuer = devIssuer(c.ProviderAddr)
+		c.Issuer = devIssuer(c.ProviderAddr, c.TLSCertFile != "")
 	}
 	if c.SystemSecret == "" {
 		return c.loadOrCreateDevSecret()
@@ -306,15 +329,21 @@ func (c *Config) Resolve() (generated string, err error) {
 	return "", nil
 }
 
-func devIssuer(addr string) string {
+// devIssuer returns the development issuer for the provider's listen
+// address: https when serve has a TLS certificate, http otherwise.
+func devIssuer(addr string, useTLS bool) string {
+	scheme := "http://"
+	if useTLS {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://127.0.0.1:3001"
+		return scheme + "127.0.0.1:3001"
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // loadOrCreateDevSecret reads the development secret from the data folder,
@@ -397,7 +426,45 @@ func (c *Config) Validate() error {
 	if c.RedisURL != "" && !strings.HasPrefix(string(c.RedisURL), "redis://") && !strings.HasPrefix(string(c.RedisURL), "rediss://") {
 		problems = append(problems, errors.New("redis-url must start with redis:// or rediss://"))
 	}
+	problems = append(problems, c.validateTLS()...)
+	switch err := provider.CheckRegistrationSettings(c.Registration, string(c.RegistrationToken)); {
+	case err != nil && c.Registration == provider.RegistrationToken:
+		problems = append(problems, fmt.Errorf("%w: set --registration-token, %s or %s_FILE",
+			err, EnvName("registration-token"), EnvName("registration-token")))
+	case err != nil:
+		problems = append(problems, err)
+	}
 	return errors.Join(problems...)
+}
+
+// validateTLS checks that the TLS files come as a pair that loads, and that
+// an issuer served over TLS is https.
+func (c *Config) validateTLS() []error {
+	switch {
+	case c.TLSCertFile == "" && c.TLSKeyFile == "":
+		return nil
+	case c.TLSCertFile == "" || c.TLSKeyFile == "":
+		return []error{errors.New("tls-cert-file and tls-key-file must be set together: set both for HTTPS, or neither for plain HTTP")}
+	}
+	var problems []error
+	if _, err := c.TLSCertificate(); err != nil {
+		problems = append(problems, err)
+	}
+	if c.Issuer != "" && !strings.HasPrefix(c.Issuer, "https://") {
+		problems = append(problems, fmt.Errorf("issuer %q must be https when tls-cert-file is set", c.Issuer))
+	}
+	return problems
+}
+
+// TLSCertificate loads the certificate and key of TLSCertFile and
+// TLSKeyFile.
+func (c *Config) TLSCertificate() (tls.Certificate, error) {
+	certificate, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("TLS certificate %s and key %s failed to load (both must be PEM files, and the key must belong to the certificate): %w",
+			c.TLSCertFile, c.TLSKeyFile, err)
+	}
+	return certificate, nil
 }
 
 // Level parses LogLevel.
@@ -423,5 +490,7 @@ func (c *Config) ProviderConfig(logger *slog.Logger) provider.Config {
 		AccessTokenAlgorithm:      c.AccessTokenAlgorithm,
 		MFALockout:                c.MFALockout,
 		Logger:                    logger,
+		Registration:              c.Registration,
+		RegistrationToken:         string(c.RegistrationToken),
 	}
 }

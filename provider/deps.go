@@ -26,6 +26,9 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
 	GetClientByID(ctx context.Context, id string) (*storage.Client, error)
+	CreateClient(ctx context.Context, client *storage.Client) error
+	UpdateClient(ctx context.Context, client *storage.Client) error
+	DeleteClient(ctx context.Context, id string) error
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
 	SaveConsent(ctx context.Context, consent *storage.Consent) error
 	UserRoles(ctx context.Context, userID string) ([]*storage.Role, error)

@@ -17,6 +17,7 @@ type metadata struct {
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -24,6 +25,7 @@ type metadata struct {
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
@@ -52,6 +54,7 @@ func (p *Provider) metadata() metadata {
 		IntrospectionEndpoint: issuer + "/oauth2/introspect",
 		RevocationEndpoint:    issuer + "/oauth2/revoke",
 		EndSessionEndpoint:    issuer + "/oauth2/logout",
+		RegistrationEndpoint:  p.registrationEndpoint(),
 		ScopesSupported:       []string{"openid", "profile", "email", "address", "phone", "offline_access", ScopeRoles, "account", "admin"},
 		ResponseTypesSupported: []string{
 			"code", "id_token", "id_token token", "code id_token", "code token", "code id_token token",
@@ -60,11 +63,13 @@ func (p *Provider) metadata() metadata {
 		GrantTypesSupported:               []string{"authorization_code", "implicit", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{AlgRS256, AlgES256},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
-		// fosite authenticates introspection callers with HTTP Basic or a
-		// bearer access token only.
-		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic"},
-		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"},
+		// Client assertions are checked by clientAuthenticator.
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgorithmNames(),
+		// Introspection accepts HTTP Basic, which fosite checks, and client
+		// assertions, which introspectWithAssertion checks.
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_jwt", "private_key_jwt"},
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"},
 		// "plain" works only for clients registered to allow it, so it is not
 		// advertised.
 		CodeChallengeMethodsSupported: []string{"S256"},

@@ -50,6 +50,13 @@ type Config struct {
 	// SessionEnder ends login sessions on logout. When nil, New builds one
 	// that sends no back-channel logout tokens.
 	SessionEnder *logout.Ender
+
+	// Registration selects who may register clients at /oauth2/register
+	// (RFC 7591); the zero value is RegistrationOff.
+	Registration RegistrationMode
+	// RegistrationToken is the initial access token that RegistrationToken
+	// mode requires, at least MinRegistrationTokenLength characters.
+	RegistrationToken string
 }
 
 // Defaults for the zero values of Config.
@@ -141,6 +148,11 @@ type Provider struct {
 	pages            *template.Template
 	logger           *slog.Logger
 	passwords        *PasswordLimiter
+	// registration serves the client registration endpoints.
+	registration *registrar
+	// clientAuth authenticates clients: with client assertions itself, and
+	// otherwise through fosite.
+	clientAuth *clientAuthenticator
 	// secureCookies is false only for an http issuer on a loopback host.
 	secureCookies bool
 	now           func() time.Time
@@ -194,6 +206,15 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 	if err != nil {
 		return nil, err
 	}
+	clientSecrets, err := NewClientSecrets(cfg.SystemSecret)
+	if err != nil {
+		return nil, err
+	}
+	registration, err := newRegistrar(cfg, clientSecrets)
+	if err != nil {
+		return nil, err
+	}
+	clientAuth := newClientAuthenticator(cfg.Issuer, store, clientSecrets, cfg.Logger)
 
 	fositeConfig := &fosite.Config{
 		AccessTokenLifespan:         cfg.AccessTokenLifetime,
@@ -216,7 +237,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		// Set here rather than left to fosite's lazy defaults, which write
 		// the shared config on first use and race.
-		JWKSFetcherStrategy:        fosite.NewDefaultJWKSFetcherStrategy(),
+		JWKSFetcherStrategy:        clientAuth.keys,
 		FormPostHTMLTemplate:       fosite.DefaultFormPostTemplate,
 		SendDebugMessagesToClients: false,
 		UseLegacyErrorFormat:       false,
@@ -300,9 +321,13 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 	fositeConfig.TokenIntrospectionHandlers = fosite.TokenIntrospectionHandlers{introspector}
 	fositeConfig.RevocationHandlers = fosite.RevocationHandlers{revoker}
 
+	oauth2Provider := fosite.NewOAuth2Provider(store, fositeConfig)
+	clientAuth.fallback = oauth2Provider.DefaultClientAuthenticationStrategy
+	fositeConfig.ClientAuthenticationStrategy = clientAuth.authenticate
+
 	return &Provider{
 		cfg:              cfg,
-		oauth2:           fosite.NewOAuth2Provider(store, fositeConfig),
+		oauth2:           oauth2Provider,
 		fosite:           fositeConfig,
 		requestURIClient: newRequestURIClient(),
 		store:            store,
@@ -314,6 +339,8 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		pages:            pages,
 		logger:           cfg.Logger,
 		passwords:        NewPasswordLimiter(),
+		registration:     registration,
+		clientAuth:       clientAuth,
 		secureCookies:    strings.HasPrefix(cfg.Issuer, "https://"),
 		now:              time.Now,
 	}, nil
@@ -388,6 +415,12 @@ func (p *Provider) Handler() http.Handler {
 	engine.POST("/oauth2/logout", p.endSession)
 	engine.GET("/userinfo", p.userinfo)
 	engine.POST("/userinfo", p.userinfo)
+	if p.registration.enabled() {
+		engine.POST("/oauth2/register", p.registerClient)
+		engine.GET("/oauth2/register/:client_id", p.readClient)
+		engine.PUT("/oauth2/register/:client_id", p.updateClient)
+		engine.DELETE("/oauth2/register/:client_id", p.deleteClient)
+	}
 
 	engine.GET("/health/alive", p.alive)
 	engine.GET("/health/ready", p.ready)

@@ -130,15 +130,20 @@ func (p *Provider) prepareClientCredentials(ar fosite.AccessRequester, session *
 }
 
 // introspect is the RFC 7662 introspection endpoint. Callers authenticate
-// as a confidential client with HTTP Basic. RFC 7662 §4 recommends that the server
+// as a confidential client with HTTP Basic or a client assertion
+// (client_secret_jwt, private_key_jwt). RFC 7662 §4 recommends that the server
 // limit what each caller may learn, so a token is reported active only to
 // the client it was issued to and to clients its audience names: resource
 // servers registered as clients. Any other token reads as inactive.
 func (p *Provider) introspect(c *gin.Context) {
 	ctx := c.Request.Context()
 	callerID, _, hasBasic := c.Request.BasicAuth()
+	if !hasBasic && c.Request.PostForm.Get("client_assertion_type") != "" {
+		p.introspectWithAssertion(c)
+		return
+	}
 	if !hasBasic {
-		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("Authenticate with HTTP Basic as a confidential client."), "")
+		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("Authenticate with HTTP Basic or a client assertion as a confidential client."), "")
 		return
 	}
 	callerID, err := url.QueryUnescape(callerID)

@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"slices"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,7 +16,6 @@ import (
 	"github.com/ory/fosite"
 	"github.com/spf13/cobra"
 
-	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -40,8 +38,17 @@ type clientJSON struct {
 	BackchannelLogoutURI     string   `json:"backchannel_logout_uri,omitempty"`
 	// BackchannelLogoutSessionRequired is nil, and left out, for a client
 	// without a back-channel logout URI.
-	BackchannelLogoutSessionRequired *bool     `json:"backchannel_logout_session_required,omitempty"`
-	CreatedAt                        time.Time `json:"created_at"`
+	BackchannelLogoutSessionRequired *bool           `json:"backchannel_logout_session_required,omitempty"`
+	FrontchannelLogoutURI            string          `json:"frontchannel_logout_uri,omitempty"`
+	JWKS                             json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                          string          `json:"jwks_uri,omitempty"`
+	RequestURIs                      []string        `json:"request_uris,omitempty"`
+	UserinfoSignedResponseAlg        string          `json:"userinfo_signed_response_alg,omitempty"`
+	RequestObjectSigningAlg          string          `json:"request_object_signing_alg,omitempty"`
+	// Dynamic marks a client that registered itself at the registration
+	// endpoint.
+	Dynamic   bool      `json:"dynamic,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
@@ -65,6 +72,13 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		IDTokenSignedResponseAlg:         c.IDTokenSignedResponseAlg,
 		BackchannelLogoutURI:             c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: sessionRequired,
+		FrontchannelLogoutURI:            c.Metadata.FrontchannelLogoutURI,
+		JWKS:                             c.Metadata.JWKS,
+		JWKSURI:                          c.Metadata.JWKSURI,
+		RequestURIs:                      c.Metadata.RequestURIs,
+		UserinfoSignedResponseAlg:        c.Metadata.UserinfoSignedResponseAlg,
+		RequestObjectSigningAlg:          c.Metadata.RequestObjectSigningAlg,
+		Dynamic:                          c.Metadata.Dynamic,
 		CreatedAt:                        c.CreatedAt,
 	}
 }
@@ -97,6 +111,14 @@ type clientOptions struct {
 	// so that giving it without a URI can be rejected.
 	backchannelLogoutSessionRequiredSet bool
 	output                              string
+
+	responseTypes         []string
+	jwksFile              string
+	jwksURI               string
+	requestURIs           []string
+	frontchannelLogoutURI string
+	userinfoAlg           string
+	requestObjectAlg      string
 }
 
 func newClientsCreateCommand(a *app) *cobra.Command {
@@ -115,14 +137,13 @@ func newClientsCreateCommand(a *app) *cobra.Command {
 				return err
 			}
 
-			secret := ""
-			if !client.Public {
-				hasher, err := provider.NewSecretHasher([]byte(a.cfg.SystemSecret))
-				if err != nil {
-					return err
-				}
-				secret = provider.GenerateClientSecret()
-				client.SecretHash, _ = hasher.Hash(cmd.Context(), []byte(secret))
+			secrets, err := provider.NewClientSecrets([]byte(a.cfg.SystemSecret))
+			if err != nil {
+				return err
+			}
+			secret, err := secrets.Issue(cmd.Context(), client)
+			if err != nil {
+				return err
 			}
 
 			db, err := a.openDatabase(cmd.Context(), a.cfg.Dev)
@@ -155,55 +176,32 @@ func newClientsCreateCommand(a *app) *cobra.Command {
 	flags.BoolVar(&opts.public, "public", false, "public client (no secret; PKCE with S256 required)")
 	flags.BoolVar(&opts.firstParty, "first-party", false, "skip the consent page for this client")
 	flags.BoolVar(&opts.allowPlainPKCE, "allow-plain-pkce", false, "let this confidential client use the PKCE method 'plain'")
-	flags.StringVar(&opts.authMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, or none for public clients")
+	flags.StringVar(&opts.authMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, client_secret_jwt, private_key_jwt (needs --jwks-file or --jwks-uri), or none for public clients")
 	flags.StringVar(&opts.idTokenAlg, "id-token-signed-response-alg", provider.AlgRS256, "ID token signing algorithm: RS256 or ES256")
 	flags.StringVar(&opts.backchannelLogoutURI, "backchannel-logout-uri", "", "URL that receives this client's logout tokens (OpenID Connect Back-Channel Logout): https, or http on a loopback host; may have a query, not a fragment")
 	flags.BoolVar(&opts.backchannelLogoutSessionRequired, "backchannel-logout-session-required", true, "require the sid claim in this client's logout tokens; needs --backchannel-logout-uri")
+	flags.StringArrayVar(&opts.responseTypes, "response-type", nil, "allowed response type, such as code or 'code id_token' (repeatable; default code with the authorization_code grant)")
+	flags.StringVar(&opts.jwksFile, "jwks-file", "", "file holding the client's public keys as a JSON Web Key Set, for private_key_jwt and signed request objects")
+	flags.StringVar(&opts.jwksURI, "jwks-uri", "", "https URL of the client's public keys, instead of --jwks-file")
+	flags.StringArrayVar(&opts.requestURIs, "request-uri", nil, "request_uri the client may send request objects from (repeatable)")
+	flags.StringVar(&opts.frontchannelLogoutURI, "frontchannel-logout-uri", "", "URL loaded in a hidden frame when a person signs out (OpenID Connect Front-Channel Logout); same scheme, host and port as a redirect URI")
+	flags.StringVar(&opts.userinfoAlg, "userinfo-signed-response-alg", "", "sign userinfo responses as a JWT with RS256 or ES256 (default: plain JSON)")
+	flags.StringVar(&opts.requestObjectAlg, "request-object-signing-alg", "", "the only algorithm request objects may use: none, RS256 or ES256 (default: any)")
 	flags.StringVar(&opts.output, "output", "text", "output format: text or json")
 	return cmd
 }
 
-var knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
-
-// client validates the options and builds the client they describe.
+// client validates the options and builds the client they describe. The
+// metadata rules are the registration endpoint's (provider.ClientRegistration),
+// except that any scope may be given.
 func (o *clientOptions) client() (*storage.Client, error) {
 	var problems []error
 	if strings.TrimSpace(o.name) == "" {
 		problems = append(problems, errors.New("--name is required"))
 	}
-
 	grantTypes := o.grantTypes
 	if len(grantTypes) == 0 {
 		grantTypes = []string{"authorization_code", "refresh_token"}
-	}
-	for _, grantType := range grantTypes {
-		if !slices.Contains(knownGrantTypes, grantType) {
-			problems = append(problems, fmt.Errorf("unknown grant type %q: use one of %s", grantType, strings.Join(knownGrantTypes, ", ")))
-		}
-	}
-	usesRedirect := slices.Contains(grantTypes, "authorization_code")
-	if usesRedirect && len(o.redirectURIs) == 0 {
-		problems = append(problems, errors.New("--redirect-uri is required for the authorization_code grant"))
-	}
-	if o.public && slices.Contains(grantTypes, "client_credentials") {
-		problems = append(problems, errors.New("a public client cannot use client_credentials"))
-	}
-	if o.public && o.allowPlainPKCE {
-		problems = append(problems, errors.New("public clients must use PKCE with S256; --allow-plain-pkce is for confidential clients"))
-	}
-
-	redirectURIs, err := normalizeURIs(o.redirectURIs, "--redirect-uri")
-	problems = append(problems, err)
-	postLogoutURIs, err := normalizeURIs(o.postLogoutRedirectURIs, "--post-logout-redirect-uri")
-	problems = append(problems, err)
-
-	backchannelLogoutURI, err := normalizeBackchannelLogoutURI(o.backchannelLogoutURI)
-	problems = append(problems, err)
-	if backchannelLogoutURI != "" && !usesRedirect {
-		problems = append(problems, errors.New("--backchannel-logout-uri needs the authorization_code grant, because only a client that signs people in gets logout tokens"))
-	}
-	if o.backchannelLogoutURI == "" && o.backchannelLogoutSessionRequiredSet {
-		problems = append(problems, errors.New("--backchannel-logout-session-required needs --backchannel-logout-uri"))
 	}
 
 	authMethod := o.authMethod
@@ -216,98 +214,88 @@ func (o *clientOptions) client() (*storage.Client, error) {
 	switch {
 	case o.public && authMethod != "none":
 		problems = append(problems, errors.New("a public client's token endpoint auth method is none"))
-	case !o.public && authMethod != "client_secret_basic" && authMethod != "client_secret_post":
-		problems = append(problems, fmt.Errorf("token endpoint auth method %q: use client_secret_basic or client_secret_post", authMethod))
+	case !o.public && authMethod == "none":
+		problems = append(problems, errors.New("token endpoint auth method none is for public clients: add --public"))
 	}
-	if o.idTokenAlg != provider.AlgRS256 && o.idTokenAlg != provider.AlgES256 {
-		problems = append(problems, fmt.Errorf("ID token algorithm %q: use RS256 or ES256", o.idTokenAlg))
+	if o.public && o.allowPlainPKCE {
+		problems = append(problems, errors.New("public clients must use PKCE with S256; --allow-plain-pkce is for confidential clients"))
+	}
+	if o.backchannelLogoutURI == "" && o.backchannelLogoutSessionRequiredSet {
+		problems = append(problems, errors.New("--backchannel-logout-session-required needs --backchannel-logout-uri"))
+	}
+	var jwks json.RawMessage
+	if o.jwksFile != "" {
+		data, err := os.ReadFile(o.jwksFile)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("--jwks-file: %w", err))
+		}
+		jwks = data
 	}
 	if o.output != "text" && o.output != "json" {
 		problems = append(problems, fmt.Errorf("output %q: use text or json", o.output))
+	}
+
+	registration := provider.ClientRegistration{
+		RedirectURIs:                     o.redirectURIs,
+		PostLogoutRedirectURIs:           o.postLogoutRedirectURIs,
+		GrantTypes:                       grantTypes,
+		ResponseTypes:                    o.responseTypes,
+		ClientName:                       o.name,
+		Scope:                            o.scope,
+		TokenEndpointAuthMethod:          authMethod,
+		IDTokenSignedResponseAlg:         o.idTokenAlg,
+		UserinfoSignedResponseAlg:        o.userinfoAlg,
+		RequestObjectSigningAlg:          o.requestObjectAlg,
+		JWKS:                             jwks,
+		JWKSURI:                          o.jwksURI,
+		RequestURIs:                      o.requestURIs,
+		BackchannelLogoutURI:             o.backchannelLogoutURI,
+		BackchannelLogoutSessionRequired: &o.backchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:            o.frontchannelLogoutURI,
+	}
+	client, err := registration.NewClient(nil)
+	var invalid *provider.InvalidMetadataError
+	if errors.As(err, &invalid) {
+		for _, problem := range invalid.Problems {
+			problems = append(problems, fmt.Errorf("%s %s", flagOfMetadata(problem.Field), problem.Reason))
+		}
+	} else if err != nil {
+		problems = append(problems, err)
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
 
-	responseTypes := []string{}
-	if usesRedirect {
-		responseTypes = []string{"code"}
-	}
-	return &storage.Client{
-		ID:                               uuid.NewString(),
-		Name:                             strings.TrimSpace(o.name),
-		RedirectURIs:                     redirectURIs,
-		PostLogoutRedirectURIs:           postLogoutURIs,
-		GrantTypes:                       grantTypes,
-		ResponseTypes:                    responseTypes,
-		Scopes:                           strings.Fields(o.scope),
-		Public:                           o.public,
-		FirstParty:                       o.firstParty,
-		AllowPlainPKCE:                   o.allowPlainPKCE,
-		TokenEndpointAuthMethod:          authMethod,
-		IDTokenSignedResponseAlg:         o.idTokenAlg,
-		BackchannelLogoutURI:             backchannelLogoutURI,
-		BackchannelLogoutSessionRequired: backchannelLogoutURI != "" && o.backchannelLogoutSessionRequired,
-	}, nil
+	client.ID = uuid.NewString()
+	client.FirstParty = o.firstParty
+	client.AllowPlainPKCE = o.allowPlainPKCE
+	return client, nil
 }
 
-// normalizeURIs checks that each URI is absolute and fragment-free, and
-// stores it in the canonical form that fosite compares against.
-func normalizeURIs(uris []string, flag string) ([]string, error) {
-	normalized := make([]string, 0, len(uris))
-	var problems []error
-	for _, raw := range uris {
-		u, err := url.Parse(raw)
-		if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "" && u.Path == "") {
-			problems = append(problems, fmt.Errorf("%s %q is not an absolute URI", flag, raw))
-			continue
-		}
-		if u.Fragment != "" || strings.Contains(raw, "#") {
-			problems = append(problems, fmt.Errorf("%s %q must not contain a fragment", flag, raw))
-			continue
-		}
-		normalized = append(normalized, u.String())
+// flagOfMetadata returns the flag that sets a client metadata member, so
+// that problems name what the user typed.
+func flagOfMetadata(field string) string {
+	flags := map[string]string{
+		"client_name":                  "--name",
+		"redirect_uris":                "--redirect-uri",
+		"post_logout_redirect_uris":    "--post-logout-redirect-uri",
+		"grant_types":                  "--grant-type",
+		"response_types":               "--response-type",
+		"scope":                        "--scope",
+		"token_endpoint_auth_method":   "--token-endpoint-auth-method",
+		"id_token_signed_response_alg": "--id-token-signed-response-alg",
+		"userinfo_signed_response_alg": "--userinfo-signed-response-alg",
+		"request_object_signing_alg":   "--request-object-signing-alg",
+		"jwks":                         "--jwks-file",
+		"jwks_uri":                     "--jwks-uri",
+		"request_uris":                 "--request-uri",
+		"backchannel_logout_uri":       "--backchannel-logout-uri",
+		"frontchannel_logout_uri":      "--frontchannel-logout-uri",
 	}
-	return normalized, errors.Join(problems...)
-}
-
-// normalizeBackchannelLogoutURI checks a back-channel logout URI and returns
-// it in canonical form, or "" when raw is empty. OpenID Connect Back-Channel
-// Logout 1.0 §2.2 requires an absolute URI without a fragment and allows a
-// query. Logout tokens reach it in a server-to-server POST (§2.5), so
-// Latchkey also requires https, or http on a loopback host.
-func normalizeBackchannelLogoutURI(raw string) (string, error) {
-	const flag = "--backchannel-logout-uri"
-	if raw == "" {
-		return "", nil
+	if flag, ok := flags[field]; ok {
+		return flag
 	}
-	normalized, err := normalizeURIs([]string{raw}, flag)
-	if err != nil {
-		return "", err
-	}
-
-	u, _ := url.Parse(normalized[0])
-	if u.Host == "" {
-		return "", fmt.Errorf("%s %q has no host: use an https URL such as https://app.example.com/logout", flag, raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return normalized[0], nil
-	case "http":
-		if isLoopbackHost(u.Hostname()) {
-			return normalized[0], nil
-		}
-		return "", fmt.Errorf("%s %q uses http on a non-loopback host: use https", flag, raw)
-	default:
-		return "", fmt.Errorf("%s %q must use https", flag, raw)
-	}
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback IP
-// address. Names under .localhost are left out: a resolver may send them to
-// DNS.
-func isLoopbackHost(host string) bool {
-	return backchannel.IsLoopbackHost(host)
+	return field
 }
 
 func printClient(w io.Writer, output string, client *storage.Client, secret string) error {
@@ -328,6 +316,9 @@ func printClient(w io.Writer, output string, client *storage.Client, secret stri
 	fmt.Fprintf(table, "public:\t%t\n", client.Public)
 	fmt.Fprintf(table, "first_party:\t%t\n", client.FirstParty)
 	fmt.Fprintf(table, "auth_method:\t%s\n", client.TokenEndpointAuthMethod)
+	if client.Metadata.JWKSURI != "" {
+		fmt.Fprintf(table, "jwks_uri:\t%s\n", client.Metadata.JWKSURI)
+	}
 	if client.BackchannelLogoutURI != "" {
 		fmt.Fprintf(table, "backchannel_logout_uri:\t%s\n", client.BackchannelLogoutURI)
 		fmt.Fprintf(table, "backchannel_logout_session_required:\t%t\n", client.BackchannelLogoutSessionRequired)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"slices"
 	"syscall"
@@ -85,6 +89,10 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 	if err := a.cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	tlsConfig, err := a.serverTLSConfig()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -162,8 +170,13 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 		}
 		l := listening{name: service, listener: listener, server: newHTTPServer(handler)}
 		running = append(running, l)
-		go func() { errs <- l.server.Serve(l.listener) }()
-		a.logger.Info("listening", "service", service, "addr", listener.Addr().String(), "issuer", a.cfg.Issuer, "dev", a.cfg.Dev)
+		if tlsConfig != nil {
+			l.server.TLSConfig = tlsConfig.Clone()
+			go func() { errs <- l.server.ServeTLS(l.listener, "", "") }()
+		} else {
+			go func() { errs <- l.server.Serve(l.listener) }()
+		}
+		a.logger.Info("listening", "service", service, "addr", listener.Addr().String(), "tls", tlsConfig != nil, "issuer", a.cfg.Issuer, "dev", a.cfg.Dev)
 	}
 	if a.cfg.JanitorInterval > 0 {
 		go runJanitor(ctx, store, a.cfg.JanitorInterval, a.cfg.AuditRetention, a.logger)
@@ -197,6 +210,48 @@ func (a *app) serve(ctx context.Context, services ...string) error {
 	return nil
 }
 
+// serverTLSConfig returns the TLS settings of every listener, or nil when
+// no certificate is configured and serve speaks plain HTTP.
+func (a *app) serverTLSConfig() (*tls.Config, error) {
+	if a.cfg.TLSCertFile == "" {
+		return nil, nil
+	}
+	certificate, err := a.cfg.TLSCertificate()
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{certificate}}, nil
+}
+
+// ownCertificateClient returns an HTTP client that trusts the system's
+// roots and the certificates in --tls-cert-file, so that the APIs can fetch
+// the provider's keys from an issuer served with a self-signed certificate.
+// The file holds this installation's own certificate and the CAs that
+// issued it, so no one else gains trust.
+func (a *app) ownCertificateClient() (*http.Client, error) {
+	data, err := os.ReadFile(a.cfg.TLSCertFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the TLS certificate failed: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		certificate, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("TLS certificate %s is invalid: %w", a.cfg.TLSCertFile, err)
+		}
+		roots.AddCert(certificate)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	return &http.Client{Transport: transport, Timeout: bearer.DefaultHTTPTimeout}, nil
+}
+
 func newHTTPServer(handler http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           handler,
@@ -220,6 +275,9 @@ func (a *app) providerHandler(ctx context.Context, store *storage.Store, session
 	}
 	cfg := a.cfg.ProviderConfig(a.logger)
 	cfg.SessionEnder = ender
+	if cfg.Registration == provider.RegistrationOpen {
+		a.logger.Warn("dynamic client registration is open: anyone who reaches the provider can register a client")
+	}
 	p, err := provider.New(cfg, store, sessions, keys)
 	if err != nil {
 		return nil, err
@@ -260,6 +318,13 @@ func (a *app) verifier(ctx context.Context, service, audience string, sessions s
 		JWKSURL:           a.cfg.JWKSURL,
 		AllowInsecureHTTP: a.cfg.AllowInsecureJWKS,
 		Logger:            a.logger,
+	}
+	if a.cfg.TLSCertFile != "" {
+		client, err := a.ownCertificateClient()
+		if err != nil {
+			return nil, err
+		}
+		verifierConfig.HTTPClient = client
 	}
 	switch {
 	case !sessionCheck:
