@@ -41,6 +41,8 @@ type metadata struct {
 	UserinfoSigningAlgValuesSupported          []string `json:"userinfo_signing_alg_values_supported"`
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported         bool     `json:"frontchannel_logout_session_supported"`
 }
 
 func (p *Provider) metadata() metadata {
@@ -96,6 +98,11 @@ func (p *Provider) metadata() metadata {
 		// sid claim that ID tokens carry too.
 		BackchannelLogoutSupported:        true,
 		BackchannelLogoutSessionSupported: true,
+		// OpenID Connect Front-Channel Logout 1.0: the end_session endpoint
+		// makes the browser load every frontchannel_logout_uri of the ended
+		// session, with iss and sid.
+		FrontchannelLogoutSupported:        true,
+		FrontchannelLogoutSessionSupported: true,
 	}
 }
 
