@@ -24,7 +24,10 @@ import (
 // person through login and consent as needed and issues the code.
 func (p *Provider) authorize(c *gin.Context) {
 	ctx := c.Request.Context()
-	if err := c.Request.ParseForm(); err != nil {
+	// Parsed here, multipart bodies included, so that expandRequestObject
+	// sees every parameter fosite will see, and fosite never meets a request
+	// or request_uri parameter.
+	if err := c.Request.ParseMultipartForm(maxAuthorizeBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 		p.renderOAuthErrorPage(c, fosite.ErrInvalidRequest.WithHint("The request parameters could not be parsed."))
 		return
 	}
@@ -101,12 +104,19 @@ func checkResponseType(ar fosite.AuthorizeRequester) error {
 	return nil
 }
 
+// maxAuthorizeBody bounds the memory a multipart authorization request may
+// take, as fosite does.
+const maxAuthorizeBody = 1 << 20
+
 // checkPKCEPolicy enforces the per-client PKCE rules before the person is
 // sent to the login page, where fosite would check them only afterwards:
 // public clients must use S256, and confidential clients may use "plain"
 // only if registered with AllowPlainPKCE. A challenge without a method is
 // "plain" (RFC 7636 §4.3).
 func checkPKCEPolicy(ar fosite.AuthorizeRequester) error {
+	if !ar.GetResponseTypes().Has("code") {
+		return nil
+	}
 	form := ar.GetRequestForm()
 	client, _ := ar.GetClient().(*storage.Client)
 	if form.Get("code_challenge") == "" {
@@ -134,7 +144,7 @@ func checkPKCEPolicy(ar fosite.AuthorizeRequester) error {
 // fosite has confirmed the client and its redirect_uri does the error go
 // back to the client by redirect. Otherwise the person gets an error page.
 func (p *Provider) writeAuthorizeError(c *gin.Context, ar fosite.AuthorizeRequester, err error) {
-	if ar == nil || !ar.IsRedirectURIValid() {
+	if ar == nil || !ar.IsRedirectURIValid() || checkRedirectURI(ar) != nil {
 		p.renderOAuthErrorPage(c, err)
 		return
 	}
@@ -272,6 +282,10 @@ func (p *Provider) needsLogin(flow *authFlow, session *storage.LoginSession) boo
 	if flow.LoggedIn {
 		return false
 	}
+	// The claims parameter may name the only user the answer may be for.
+	if sub := requestedSubject(flow.Form); sub != "" && sub != session.UserID {
+		return true
+	}
 	// Latchkey has no account chooser, so select_account shows the login
 	// form, where the person signs in with the account of their choice.
 	// OpenID Connect Core §3.1.2.1 requires a prompt for the account.
@@ -374,6 +388,16 @@ func (p *Provider) issueCode(c *gin.Context, ar fosite.AuthorizeRequester, flow 
 	}
 	if user.Disabled {
 		p.writeAuthorizeError(c, ar, fosite.ErrAccessDenied.WithHint("The user account is disabled."))
+		return
+	}
+	if sub := requestedSubject(flow.Form); sub != "" && sub != user.ID {
+		p.writeAuthorizeError(c, ar, fosite.ErrAccessDenied.WithHint("The signed-in user is not the subject the claims parameter requested."))
+		return
+	}
+	// An essential acr that cannot be met is a failed authentication
+	// (OpenID Connect Core §5.5.1.1).
+	if values, essential := requestedACRValues(flow.Form); essential && !slices.Contains(values, acrFor(session, flow)) {
+		p.writeAuthorizeError(c, ar, fosite.ErrAccessDenied.WithHint("The sign-in does not meet the essential acr the claims parameter requested."))
 		return
 	}
 	roles, err := p.roleNames(ctx, user.ID)

@@ -41,6 +41,12 @@ func TestAuthorizeErrorsWithoutTrustedRedirect(t *testing.T) {
 	cases := map[string]func(url.Values){
 		"unknown client_id": func(p url.Values) { p.Set("client_id", "no-such-client") },
 		"missing client_id": func(p url.Values) { p.Del("client_id") },
+		// fosite accepts any port on a loopback redirect_uri; Latchkey does
+		// not, even to deliver an error.
+		"loopback redirect_uri with another port and a bad scope": func(p url.Values) {
+			p.Set("redirect_uri", "http://127.0.0.1:9999/callback")
+			p.Set("scope", "openid bogus")
+		},
 		// fosite reads response_mode before it has matched the redirect_uri.
 		"unknown response_mode":     func(p url.Values) { p.Set("response_mode", "web_message") },
 		"unregistered redirect_uri": func(p url.Values) { p.Set("redirect_uri", "https://attacker.example/callback") },

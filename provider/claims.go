@@ -113,3 +113,49 @@ func pickClaims(all map[string]any, names []string) map[string]any {
 	}
 	return picked
 }
+
+// individualClaim is one member of a claims request (OpenID Connect Core
+// §5.5.1): null, or an object with essential, value or values.
+type individualClaim struct {
+	Essential bool     `json:"essential"`
+	Value     any      `json:"value"`
+	Values    []string `json:"values"`
+}
+
+// idTokenClaim returns the request for claim name in the ID token, or nil.
+func idTokenClaim(form url.Values, name string) *individualClaim {
+	request, err := parseClaimsRequest(form.Get("claims"))
+	if err != nil || request.IDToken[name] == nil {
+		return nil
+	}
+	var claim individualClaim
+	if json.Unmarshal(request.IDToken[name], &claim) != nil {
+		return nil
+	}
+	return &claim
+}
+
+// requestedSubject returns the sub value the claims parameter demands of
+// the ID token, or "". Only that user may get a positive answer (§5.5.1).
+func requestedSubject(form url.Values) string {
+	if claim := idTokenClaim(form, "sub"); claim != nil {
+		if sub, ok := claim.Value.(string); ok {
+			return sub
+		}
+	}
+	return ""
+}
+
+// requestedACRValues returns the acr values the claims parameter asks the
+// ID token for, and whether they are essential (§5.5.1.1).
+func requestedACRValues(form url.Values) ([]string, bool) {
+	claim := idTokenClaim(form, "acr")
+	if claim == nil {
+		return nil, false
+	}
+	values := slices.Clone(claim.Values)
+	if value, ok := claim.Value.(string); ok {
+		values = append(values, value)
+	}
+	return values, claim.Essential && len(values) > 0
+}

@@ -236,11 +236,15 @@ func (a *clientAuthenticator) clientKeys(ctx context.Context, client *storage.Cl
 }
 
 // assertionKeys returns the keys of set that may verify an assertion with
-// this kid and algorithm.
+// this kid and algorithm. An assertion without a kid may come from any key
+// (OpenID Connect Core §10.1 requires kid only among several keys), and an
+// unknown kid from a key registered without one.
 func assertionKeys(set *jose.JSONWebKeySet, kid string, algorithm jose.SignatureAlgorithm) []jose.JSONWebKey {
-	keys := set.Key(kid)
-	if kid == "" || len(keys) == 0 {
-		keys = set.Key("")
+	keys := set.Keys
+	if kid != "" {
+		if keys = set.Key(kid); len(keys) == 0 {
+			keys = set.Key("")
+		}
 	}
 	var fitting []jose.JSONWebKey
 	for _, key := range keys {

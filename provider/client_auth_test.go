@@ -354,6 +354,8 @@ func TestClientSecretJWT(t *testing.T) {
 
 	status, _, body = postForm(t, tokenURL, clientID, secret, grant())
 	expectInvalidClient(t, "the secret sent with HTTP Basic", status, body)
+	status, _, body = postForm(t, env.issuer+"/oauth2/introspect", clientID, secret, url.Values{"token": {accessToken}})
+	expectInvalidClient(t, "the secret sent with HTTP Basic to introspection", status, body)
 
 	status, _, body = postForm(t, tokenURL, clientID, secret, withAssertion(grant(),
 		signAssertion(t, []byte(secret), jose.HS256, "", assertionClaims(clientID, tokenURL))))

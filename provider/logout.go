@@ -159,8 +159,16 @@ func (p *Provider) decodeIDTokenHint(c *gin.Context, hint string) (jwt.MapClaims
 	if issuer, _ := token.Claims["iss"].(string); issuer != p.cfg.Issuer {
 		return nil, errors.New("foreign issuer")
 	}
-	if typ, _ := token.Header["typ"].(string); typ == "at+jwt" {
-		return nil, errors.New("an access token is no ID token")
+	if typ, _ := token.Header["typ"].(string); typ == "at+jwt" || typ == "logout+jwt" {
+		return nil, errors.New("an access or logout token is no ID token")
+	}
+	// Latchkey signs other JWTs with the same keys: signed userinfo has no
+	// exp, and logout tokens carry events.
+	if _, ok := token.Claims["exp"]; !ok {
+		return nil, errors.New("a token without exp is no ID token")
+	}
+	if _, ok := token.Claims["events"]; ok {
+		return nil, errors.New("a logout token is no ID token")
 	}
 	return token.Claims, nil
 }
@@ -310,6 +318,10 @@ func (p *Provider) frontchannelFrames(c *gin.Context, session *storage.LoginSess
 			continue
 		}
 		target, err := frontchannelLogoutURL(client.Metadata.FrontchannelLogoutURI, p.cfg.Issuer, session.ID)
+		if err == nil && !ValidURLHost(target.Host) {
+			// A host such as "a;b" would end the page's frame-src list.
+			err = errors.New("the host is not a DNS name or an IP address")
+		}
 		if err != nil {
 			p.logger.WarnContext(ctx, "front-channel logout skipped: invalid frontchannel_logout_uri", "client_id", clientID, "error", err)
 			continue

@@ -67,7 +67,8 @@ const (
 
 // acrValues returns the acr_values of a flow.
 func acrValues(flow *authFlow) []string {
-	return strings.Fields(flow.Form.Get("acr_values"))
+	claimed, _ := requestedACRValues(flow.Form)
+	return append(strings.Fields(flow.Form.Get("acr_values")), claimed...)
 }
 
 // wantsMFA reports whether the client asked for multi-factor

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hashicorp/go-retryablehttp"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
@@ -237,7 +238,16 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		// Set here rather than left to fosite's lazy defaults, which write
 		// the shared config on first use and race.
-		JWKSFetcherStrategy:        clientAuth.keys,
+		JWKSFetcherStrategy: clientAuth.keys,
+		// Latchkey fetches request_uri itself (expandRequestObject), so fosite
+		// should never fetch anything. Should it, it gets the same client:
+		// no redirects, a timeout, and no retries.
+		HTTPClient: &retryablehttp.Client{
+			HTTPClient: newRequestURIClient(),
+			RetryMax:   0,
+			CheckRetry: retryablehttp.DefaultRetryPolicy,
+			Backoff:    retryablehttp.DefaultBackoff,
+		},
 		FormPostHTMLTemplate:       fosite.DefaultFormPostTemplate,
 		SendDebugMessagesToClients: false,
 		UseLegacyErrorFormat:       false,

@@ -15,7 +15,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -387,6 +389,10 @@ func (m *metadataChecker) uri(field, raw string, allowFragment bool) string {
 	}
 	if u.User != nil {
 		m.reject(code, field, "%q must not contain a user name or password", raw)
+		return ""
+	}
+	if !ValidURLHost(u.Host) {
+		m.reject(code, field, "%q has a host that is not a DNS name or an IP address", raw)
 		return ""
 	}
 
@@ -1151,4 +1157,27 @@ func (p *Provider) registrationEndpoint() string {
 		return ""
 	}
 	return p.cfg.Issuer + "/oauth2/register"
+}
+
+// dnsHostPattern matches a DNS name of letters, digits, hyphens and dots, as
+// hosts in registered URIs must be. Go's URL parser accepts far more, such
+// as ';' and ',', which would end a Content-Security-Policy source list.
+var dnsHostPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
+
+// ValidURLHost reports whether host, a URL's host with an optional port, is
+// a DNS name or an IP literal.
+func ValidURLHost(host string) bool {
+	name, port := host, ""
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		name, port = h, p
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	if net.ParseIP(name) != nil {
+		return true
+	}
+	return len(name) <= 253 && dnsHostPattern.MatchString(name)
 }

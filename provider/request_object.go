@@ -65,10 +65,16 @@ func (p *Provider) expandRequestObject(ctx context.Context, form url.Values) err
 		}
 	}
 	claims, err := p.verifyRequestObject(ctx, client, raw)
+	if err != nil && location != "" {
+		// One answer for every failure past registration, so that the
+		// response says nothing about what the URI returned: request_uri
+		// must not become a probe of hosts the provider can reach.
+		return errRequestURIFailed.WithWrap(err).WithDebug(err.Error())
+	}
 	if err != nil {
 		return err
 	}
-	if id, ok := claims["client_id"].(string); ok && id != client.ID {
+	if id, present := claims["client_id"]; present && id != client.ID {
 		return fosite.ErrInvalidRequestObject.WithHint("The request object's client_id differs from the query's.")
 	}
 	if responseType, ok := claims["response_type"].(string); ok && form.Has("response_type") &&
@@ -123,26 +129,27 @@ func (p *Provider) fetchRequestObject(ctx context.Context, client *storage.Clien
 	defer cancel()
 	request, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
-		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri is not a valid URL.")
+		return "", errRequestURIFailed.WithWrap(err).WithDebug(err.Error())
 	}
 	request.Header.Set("Accept", "application/oauth-authz-req+jwt, application/jwt")
 	response, err := p.requestURIClient.Do(request)
 	if err != nil {
-		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri could not be fetched.").WithWrap(err).WithDebug(err.Error())
+		return "", errRequestURIFailed.WithWrap(err).WithDebug(err.Error())
 	}
 	defer response.Body.Close()
 	if response.StatusCode != http.StatusOK {
-		return "", fosite.ErrInvalidRequestURI.WithHintf("Fetching the request_uri answered HTTP %d.", response.StatusCode)
+		return "", errRequestURIFailed.WithDebugf("fetching the request_uri answered HTTP %d", response.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(response.Body, maxRequestObject+1))
-	if err != nil {
-		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri could not be read.")
-	}
-	if len(body) > maxRequestObject {
-		return "", fosite.ErrInvalidRequestURI.WithHintf("The request object is larger than %d bytes.", maxRequestObject)
+	if err != nil || len(body) > maxRequestObject {
+		return "", errRequestURIFailed.WithDebugf("the request object could not be read or is larger than %d bytes", maxRequestObject)
 	}
 	return string(bytes.TrimSpace(body)), nil
 }
+
+// errRequestURIFailed is the error for a registered request_uri that could
+// not be fetched or did not return a valid request object.
+var errRequestURIFailed = fosite.ErrInvalidRequestURI.WithHint("The request_uri could not be fetched or did not return a valid request object.")
 
 func withoutFragment(location string) string {
 	before, _, _ := strings.Cut(location, "#")

@@ -97,6 +97,13 @@ func (s *Session) GetExtraClaims() map[string]interface{} {
 	return extra
 }
 
+// ForPerson reports whether the grant has a person behind it. A client
+// credentials grant has the client itself as its subject. An offline grant
+// keeps a person even after its login session, and sid, are gone.
+func (s *Session) ForPerson() bool {
+	return s.GetSubject() != "" && s.GetSubject() != s.ClientID
+}
+
 // GetLoginSessionID returns the login session the grant was issued under.
 func (s *Session) GetLoginSessionID() string { return s.LoginSessionID }
 

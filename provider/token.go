@@ -151,6 +151,17 @@ func (p *Provider) introspect(c *gin.Context) {
 		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHint("The client id is not form-encoded correctly."), "")
 		return
 	}
+	// fosite checks the Basic credentials without looking at how the client
+	// registered to authenticate. A client_secret_jwt secret must never be
+	// sent as a password.
+	if caller, err := p.store.GetClientByID(ctx, callerID); err == nil &&
+		caller.TokenEndpointAuthMethod != "client_secret_basic" && caller.TokenEndpointAuthMethod != "client_secret_post" {
+		p.writeOAuthError(c, fosite.ErrInvalidClient.WithHintf("This client authenticates with %s, not HTTP Basic.", caller.TokenEndpointAuthMethod), "")
+		return
+	} else if errors.Is(err, storage.ErrUnavailable) {
+		p.writeOAuthError(c, err, "")
+		return
+	}
 
 	response, err := p.oauth2.NewIntrospectionRequest(ctx, c.Request, newSession())
 	if err != nil && errors.Is(err, storage.ErrUnavailable) {
@@ -309,7 +320,7 @@ func bearerToken(r *http.Request) (token string, err error) {
 // refresh, so the request's own session is the one to change.
 func (p *Provider) refreshPerson(ctx context.Context, ar fosite.AccessRequester) error {
 	session, ok := ar.GetSession().(*Session)
-	if !ok || session.LoginSessionID == "" || session.GetSubject() == "" {
+	if !ok || !session.ForPerson() {
 		return nil
 	}
 	user, err := p.store.GetUser(ctx, session.GetSubject())
@@ -327,7 +338,7 @@ func (p *Provider) refreshPerson(ctx context.Context, ar fosite.AccessRequester)
 	// logout instead revokes the grant. What it leaves is an offline grant
 	// (OpenID Connect Core §11), whose tokens no longer name the session, so
 	// the APIs' session check does not reject them.
-	switch err := p.sessions.Touch(ctx, session.LoginSessionID); {
+	switch err := p.touchLoginSession(ctx, session.LoginSessionID); {
 	case errors.Is(err, fosite.ErrNotFound):
 		if !ar.GetGrantedScopes().Has("offline_access") {
 			return fosite.ErrInvalidGrant.WithHint("The login session of this grant has ended.")
@@ -355,4 +366,13 @@ func (p *Provider) refreshPerson(ctx context.Context, ar fosite.AccessRequester)
 		}
 	}
 	return nil
+}
+
+// touchLoginSession marks activity in a grant's login session. An offline
+// grant that outlived its session names none, which reads as ended.
+func (p *Provider) touchLoginSession(ctx context.Context, sessionID string) error {
+	if sessionID == "" {
+		return fosite.ErrNotFound
+	}
+	return p.sessions.Touch(ctx, sessionID)
 }

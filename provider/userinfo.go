@@ -55,7 +55,7 @@ func (p *Provider) userinfo(c *gin.Context) {
 	}
 
 	session, ok := ar.GetSession().(*Session)
-	if !ok || session.LoginSessionID == "" {
+	if !ok || !session.ForPerson() {
 		writeBearerError(c, http.StatusUnauthorized, "invalid_token", "The access token was not issued to a person.")
 		return
 	}
