@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // zoneinfo values are checked against the embedded time zone database
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/language"
 )
 
 // This file checks the values of the standard claims a user can set
@@ -170,6 +173,43 @@ func CheckBirthdate(value string, now time.Time) error {
 	}
 	if currentYear := now.UTC().Year(); year < MinBirthYear || year > currentYear {
 		return fmt.Errorf("must have a year from %d to %d", MinBirthYear, currentYear)
+	}
+	return nil
+}
+
+// phonePattern is an E.164 telephone number, as the phone_number claim
+// should be (OpenID Connect Core §5.1).
+var phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// CheckPhoneNumber accepts an empty value or an E.164 number such as
+// +14155550100.
+func CheckPhoneNumber(value string) error {
+	if value != "" && !phonePattern.MatchString(value) {
+		return errors.New("must be in E.164 form, such as +14155550100")
+	}
+	return nil
+}
+
+// CheckLocale accepts an empty value or a BCP 47 language tag.
+func CheckLocale(value string) error {
+	if _, err := language.Parse(value); value != "" && err != nil {
+		return errors.New("is not a BCP 47 language tag, such as en-US")
+	}
+	return nil
+}
+
+// CheckZoneinfo accepts an empty value or an IANA time zone name. Names
+// that could reach outside the time zone database, and "Local", are not
+// time zones.
+func CheckZoneinfo(value string) error {
+	if value == "" {
+		return nil
+	}
+	if strings.Contains(value, "..") || strings.HasPrefix(value, "/") || value == "Local" {
+		return errors.New("is not an IANA time zone, such as Europe/Paris")
+	}
+	if _, err := time.LoadLocation(value); err != nil {
+		return errors.New("is not an IANA time zone, such as Europe/Paris")
 	}
 	return nil
 }

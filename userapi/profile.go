@@ -8,13 +8,10 @@ import (
 	"net/http"
 	"net/mail"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
-	_ "time/tzdata" // zoneinfo values are checked against the embedded time zone database
 
 	"github.com/gin-gonic/gin"
-	"golang.org/x/text/language"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -151,8 +148,6 @@ const (
 	maxUsernameLength = 64
 )
 
-var phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // apply validates a patch and applies it to user, collecting every invalid
 // field. Changing the email address marks it unverified unless the patch
 // also sets email_verified.
@@ -208,22 +203,22 @@ func (p *profilePatch) apply(user *storage.User, errs *fieldErrors) {
 	webURL("profile", p.Profile, &user.Profile)
 	webURL("website", p.Website, &user.Website)
 	if p.Locale != nil {
-		if _, err := language.Parse(*p.Locale); *p.Locale != "" && err != nil {
-			errs.add("locale", "is not a BCP 47 language tag, such as en-US")
+		if err := storage.CheckLocale(*p.Locale); err != nil {
+			errs.add("locale", err.Error())
 		} else {
 			user.Locale = *p.Locale
 		}
 	}
 	if p.Zoneinfo != nil {
-		if !isTimeZone(*p.Zoneinfo) {
-			errs.add("zoneinfo", "is not an IANA time zone, such as Europe/Paris")
+		if err := storage.CheckZoneinfo(*p.Zoneinfo); err != nil {
+			errs.add("zoneinfo", err.Error())
 		} else {
 			user.Zoneinfo = *p.Zoneinfo
 		}
 	}
 	if p.PhoneNumber != nil {
-		if *p.PhoneNumber != "" && !phonePattern.MatchString(*p.PhoneNumber) {
-			errs.add("phone_number", "must be in E.164 form, such as +14155550100")
+		if err := storage.CheckPhoneNumber(*p.PhoneNumber); err != nil {
+			errs.add("phone_number", err.Error())
 		} else if *p.PhoneNumber != user.PhoneNumber {
 			user.PhoneNumber = *p.PhoneNumber
 			user.PhoneNumberVerified = false
@@ -282,19 +277,6 @@ func (a *addressJSON) clean(errs *fieldErrors) (storage.Address, bool) {
 		*member.target = cleaned
 	}
 	return address, valid
-}
-
-// isTimeZone accepts "" and IANA zone names. LoadLocation also reads files,
-// so names with path elements are rejected first.
-func isTimeZone(name string) bool {
-	if name == "" {
-		return true
-	}
-	if strings.Contains(name, "..") || strings.HasPrefix(name, "/") || name == "Local" {
-		return false
-	}
-	_, err := time.LoadLocation(name)
-	return err == nil
 }
 
 // jsonKind names the JSON type that carries values of a Go kind.

@@ -155,6 +155,8 @@ func newUsersCreateCommand(a *app) *cobra.Command {
 // that `users create` sets.
 type claimFlags struct {
 	middleName, nickname, profileURL, website, gender, birthdate string
+	picture, locale, zoneinfo, phoneNumber                       string
+	phoneNumberVerified                                          bool
 	address                                                      storage.Address
 }
 
@@ -165,6 +167,11 @@ func (f *claimFlags) register(flags *pflag.FlagSet) {
 	flags.StringVar(&f.website, "website", "", "URL of the user's web page or blog, https or http")
 	flags.StringVar(&f.gender, "gender", "", "gender, such as female or male; other values are allowed")
 	flags.StringVar(&f.birthdate, "birthdate", "", "birthdate as YYYY-MM-DD, 0000-MM-DD to withhold the year, or YYYY")
+	flags.StringVar(&f.picture, "picture", "", "URL of the user's picture, https or http")
+	flags.StringVar(&f.locale, "locale", "", "BCP 47 language tag, such as en-US")
+	flags.StringVar(&f.zoneinfo, "zoneinfo", "", "IANA time zone, such as Europe/Paris")
+	flags.StringVar(&f.phoneNumber, "phone-number", "", "telephone number in E.164 form, such as +14155550100")
+	flags.BoolVar(&f.phoneNumberVerified, "phone-number-verified", false, "mark the phone number as verified")
 	flags.StringVar(&f.address.Formatted, "address-formatted", "", "full postal address for display, which may span several lines")
 	flags.StringVar(&f.address.StreetAddress, "street-address", "", "street address of the postal address")
 	flags.StringVar(&f.address.Locality, "locality", "", "city or locality of the postal address")
@@ -202,6 +209,7 @@ func (f *claimFlags) apply(user *storage.User, now time.Time) []error {
 	}{
 		{"profile-url", f.profileURL, &user.Profile},
 		{"website", f.website, &user.Website},
+		{"picture", f.picture, &user.Picture},
 	} {
 		if err := storage.CheckWebURL(link.value); err != nil {
 			invalid(link.flag, link.value, err)
@@ -209,6 +217,23 @@ func (f *claimFlags) apply(user *storage.User, now time.Time) []error {
 		}
 		*link.target = link.value
 	}
+
+	for _, checked := range []struct {
+		flag, value string
+		check       func(string) error
+		target      *string
+	}{
+		{"locale", f.locale, storage.CheckLocale, &user.Locale},
+		{"zoneinfo", f.zoneinfo, storage.CheckZoneinfo, &user.Zoneinfo},
+		{"phone-number", f.phoneNumber, storage.CheckPhoneNumber, &user.PhoneNumber},
+	} {
+		if err := checked.check(checked.value); err != nil {
+			invalid(checked.flag, checked.value, err)
+			continue
+		}
+		*checked.target = checked.value
+	}
+	user.PhoneNumberVerified = f.phoneNumberVerified && user.PhoneNumber != ""
 
 	if gender, err := storage.CleanGender(f.gender); err != nil {
 		invalid("gender", f.gender, err)

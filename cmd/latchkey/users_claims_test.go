@@ -35,6 +35,8 @@ func TestUsersCreateSetsClaims(t *testing.T) {
 		"--website", "https://hana.example.org/", "--gender", "female", "--birthdate", "1984-11-05",
 		"--address-formatted", "1-2-3 Shibuya\nTokyo 150-0002\nJapan", "--street-address", "1-2-3 Shibuya",
 		"--locality", "Shibuya", "--region", "Tokyo", "--postal-code", "150-0002", "--country", "Japan",
+		"--picture", "https://people.example.com/hana.png", "--locale", "ja-JP", "--zoneinfo", "Asia/Tokyo",
+		"--phone-number", "+81312345678", "--phone-number-verified",
 	}, common...)...)
 	if err != nil {
 		t.Fatalf("users create: %v\n%s", err, out)
@@ -60,6 +62,13 @@ func TestUsersCreateSetsClaims(t *testing.T) {
 		{"--region", user.Address.Region, "Tokyo"},
 		{"--postal-code", user.Address.PostalCode, "150-0002"},
 		{"--country", user.Address.Country, "Japan"},
+		{"--picture", user.Picture, "https://people.example.com/hana.png"},
+		{"--locale", user.Locale, "ja-JP"},
+		{"--zoneinfo", user.Zoneinfo, "Asia/Tokyo"},
+		{"--phone-number", user.PhoneNumber, "+81312345678"},
+	}
+	if !user.PhoneNumberVerified {
+		t.Errorf("user created with --phone-number-verified has an unverified phone number")
 	}
 	for _, field := range fields {
 		if field.got != field.want {
@@ -80,11 +89,13 @@ func TestUsersCreateRejectsInvalidClaims(t *testing.T) {
 		"--email", "ivo@example.com", "--password-stdin",
 		"--birthdate", "1849", "--website", "javascript:alert(1)", "--profile-url", "/ivo",
 		"--gender", strings.Repeat("g", 65), "--nickname", "I\x07", "--locality", "Split\nCroatia",
+		"--locale", "not a tag!", "--zoneinfo", "../etc/passwd", "--phone-number", "0800 123",
 	}, common...)...)
 	if err == nil {
 		t.Fatal("users create accepted invalid claims")
 	}
-	for _, flag := range []string{"--birthdate", "--website", "--profile-url", "--gender", "--nickname", "--locality"} {
+	for _, flag := range []string{"--birthdate", "--website", "--profile-url", "--gender", "--nickname", "--locality",
+		"--locale", "--zoneinfo", "--phone-number"} {
 		if !strings.Contains(err.Error(), flag+" ") {
 			t.Errorf("error %q does not name %s", err, flag)
 		}
