@@ -48,6 +48,7 @@ func newRootCommand() *cobra.Command {
 		newConfigCommand(a),
 		newHealthCommand(a),
 		newAuditCommand(a),
+		newConformanceCommand(a),
 	)
 	return root
 }
