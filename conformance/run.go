@@ -223,13 +223,13 @@ func (h *harness) runModule(parent context.Context, pm plannedModule) *ModuleRep
 	defer h.callbacks.unregister(m.id, m.inbox)
 	m.agent = h.newAgent(ctx, pm.spec.browser)
 	defer m.agent.close()
-	h.opts.Logger.Info("module started", "plan", pm.plan.Name, "variant", pm.variant.String(), "module", pm.spec.Name)
+	h.opts.Logger.Debug("module started", "plan", pm.plan.Name, "variant", pm.variant.String(), "module", pm.spec.Name)
 
 	m.guard(func() { pm.spec.run(m) })
 	m.guard(m.unregister)
 
 	result, reason := combineResult(m.findings, m.skipReason, m.screenshots, m.reviewReason)
-	h.opts.Logger.Info("module finished", "plan", pm.plan.Name, "variant", pm.variant.String(), "module", pm.spec.Name, "result", result)
+	h.opts.Logger.Debug("module finished", "plan", pm.plan.Name, "variant", pm.variant.String(), "module", pm.spec.Name, "result", result)
 	return &ModuleReport{
 		Plan: pm.plan.Name, Variant: pm.variant.String(), Module: pm.spec.Name,
 		Result: result, Reason: reason, Findings: m.findings, Extras: m.extras,

@@ -41,7 +41,7 @@ func newConformanceRunCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --issuer URL --plan PLAN [flags]",
 		Short: "Run conformance plans against the provider at --issuer",
-		Long: `Run runs the OpenID Foundation's OP certification plans as a black box,
+		Long: `It runs the OpenID Foundation's OP certification plans as a black box,
 through HTTP and headless Chromium, against any OpenID provider: ` + strings.Join(conformance.PlanNames(), ", ") + `, or all.
 It prints a table of module results, the extra findings outside certification, and
 the counts, writes a JSON report, and exits with status 1 when a module FAILED.
