@@ -31,7 +31,10 @@ type browserPool struct {
 	cancel context.CancelFunc
 }
 
-func startBrowser(path string, ignoreCertificateErrors bool, extraFlags map[string]any) (*browserPool, error) {
+// startBrowser starts Chromium. Its resolver finds only allowedHosts and
+// 127.0.0.1, so that a page of the provider can send the browser, and the
+// test user's password, to no other host.
+func startBrowser(path string, ignoreCertificateErrors bool, allowedHosts []string, extraFlags map[string]any) (*browserPool, error) {
 	options := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -44,6 +47,7 @@ func startBrowser(path string, ignoreCertificateErrors bool, extraFlags map[stri
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("host-resolver-rules", hostResolverRules(allowedHosts)),
 	)
 	if ignoreCertificateErrors {
 		options = append(options, chromedp.Flag("ignore-certificate-errors", true))
@@ -62,6 +66,24 @@ func startBrowser(path string, ignoreCertificateErrors bool, extraFlags map[stri
 		return nil, err
 	}
 	return &browserPool{ctx: browserCtx, cancel: cancel}, nil
+}
+
+// hostResolverRules returns a --host-resolver-rules value under which
+// Chromium resolves no host name except the allowed hosts, and connects to
+// no IP address except 127.0.0.1 and allowed ones. Chromium applies
+// the rules to every request, proxies aside.
+func hostResolverRules(allowedHosts []string) string {
+	rules := []string{"MAP * ~NOTFOUND"}
+	excluded := map[string]bool{}
+	for _, host := range append([]string{"127.0.0.1"}, allowedHosts...) {
+		host = strings.ToLower(strings.Trim(host, "[]"))
+		if host == "" || excluded[host] || strings.ContainsAny(host, ", ") {
+			continue
+		}
+		excluded[host] = true
+		rules = append(rules, "EXCLUDE "+host)
+	}
+	return strings.Join(rules, ", ")
 }
 
 func (p *browserPool) close() { p.cancel() }

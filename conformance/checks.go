@@ -1,8 +1,12 @@
 package conformance
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Severity is how much a failed check weighs, with the codes of the
@@ -82,3 +86,31 @@ func report(r recorder, c *Check, s Severity, format string, args ...any) {
 type findingList []Finding
 
 func (l *findingList) record(f Finding) { *l = append(*l, f) }
+
+// bodyErrorMembers are the members of a JSON response whose values
+// describeBody prints. Every other member may hold a secret, such as
+// client_secret, registration_access_token, access_token or refresh_token.
+var bodyErrorMembers = []string{"error", "error_description", "error_uri"}
+
+// describeBody summarizes a response body for a message without its
+// secrets: the Content-Type, and for a JSON object its member names and
+// the values of its error members only. Other bodies are described by
+// their length.
+func describeBody(header http.Header, body []byte) string {
+	summary := fmt.Sprintf("Content-Type %q", header.Get("Content-Type"))
+	var object map[string]any
+	if json.Unmarshal(body, &object) != nil || object == nil {
+		return fmt.Sprintf("%s, a body of %d bytes that is not a JSON object", summary, len(body))
+	}
+	names := make([]string, 0, len(object))
+	for name := range object {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		if slices.Contains(bodyErrorMembers, name) {
+			names[i] = name + "=" + oneLine(compactJSON(object[name]))
+		}
+	}
+	return fmt.Sprintf("%s, JSON members: %s", summary, strings.Join(names, ", "))
+}

@@ -446,6 +446,12 @@ func checkScopesSupported(r recorder, config *serverConfig) {
 
 func checkLocales(r recorder, member string, tags []string) {
 	for _, tag := range tags {
+		if strings.Contains(tag, "_") {
+			// golang.org/x/text/language accepts "en_US", but BCP 47
+			// separates subtags with "-" only.
+			report(r, checkDiscoveryLocales, Failure, "%s entry %q is not a valid BCP 47 tag: subtags are separated by \"-\", not \"_\"", member, tag)
+			continue
+		}
 		parsed, err := language.Parse(tag)
 		if err != nil {
 			report(r, checkDiscoveryLocales, Failure, "%s entry %q is not a valid BCP 47 tag: %v", member, tag, err)

@@ -161,6 +161,7 @@ func TestVerifyDiscoveryDocument(t *testing.T) {
 		{"no scopes_supported", func(c *serverConfig) { delete(c.Raw, "scopes_supported") }, "", false, checkDiscoveryScopesOpenID, Warning},
 		{"scope with a quote", func(c *serverConfig) { c.Raw["scopes_supported"] = []any{"openid", `a"b`} }, "", false, checkDiscoveryScopeSyntax, Failure},
 		{"invalid locale", func(c *serverConfig) { c.Raw["ui_locales_supported"] = []any{"not a locale"} }, "", false, checkDiscoveryLocales, Failure},
+		{"underscore locale", func(c *serverConfig) { c.Raw["ui_locales_supported"] = []any{"en_US"} }, "", false, checkDiscoveryLocales, Failure},
 		{"locale case", func(c *serverConfig) { c.Raw["claims_locales_supported"] = []any{"en-us"} }, "", false, checkDiscoveryLocaleCase, Warning},
 		{"http introspection endpoint", func(c *serverConfig) { c.Raw["introspection_endpoint"] = "http://op.example.com/i" }, "", false, checkDiscoveryEndpointsHTTPS, Failure},
 		{"code challenge without S256", func(c *serverConfig) { c.Raw["code_challenge_methods_supported"] = []any{"S512"} }, "", false, checkDiscoveryCodeChallenge, Failure},

@@ -155,10 +155,9 @@ func (p *testProvider) options(t testing.TB, full bool, plans ...string) Options
 			_, err := p.keys.Rotate(ctx, provider.AlgRS256, time.Hour)
 			return err
 		},
+		// The harness's default --host-resolver-rules keep Chromium on
+		// 127.0.0.1, the provider's and the callback server's host.
 		Logger: testsupport.Logger(),
-		// Chromium resolves no host but 127.0.0.1, so a test reaches
-		// nothing else.
-		chromiumFlags: map[string]any{"host-resolver-rules": "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"},
 	}
 	if dir := os.Getenv("LATCHKEY_CONFORMANCE_ARTIFACTS"); dir != "" {
 		opts.ArtifactsDir = dir

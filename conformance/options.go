@@ -19,7 +19,9 @@ type Options struct {
 	Issuer string
 	// Plans names the plans to run (see PlanNames), or "all".
 	Plans []string
-	// Modules, when not empty, limits the run to these module names.
+	// Modules, when not empty, limits the run to these module names. Each
+	// must be a module the harness implements, and at least one must be in
+	// the selected plans.
 	Modules []string
 	// ResponseType is the response_type of the dynamic plan, "code" by
 	// default.
@@ -219,6 +221,11 @@ func (o *Options) validate() error {
 	for _, plan := range o.Plans {
 		if plan != "all" && planByName(plan) == nil {
 			problems = append(problems, fmt.Sprintf("unknown plan %q: use one of %s, or all", plan, strings.Join(PlanNames(), ", ")))
+		}
+	}
+	for _, module := range o.Modules {
+		if moduleRegistry[module] == nil {
+			problems = append(problems, fmt.Sprintf("unknown module %q: use a module name of the official suite, such as oidcc-server", module))
 		}
 	}
 	if o.ResponseType == "" {

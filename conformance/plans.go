@@ -206,10 +206,20 @@ type plannedModule struct {
 	plan    *plan
 	variant variant
 	spec    *moduleSpec
+	// skipReason, when not empty, makes the module SKIPPED without
+	// running it.
+	skipReason string
 }
 
-// plannedModules expands the selected plans into modules. Modules that
-// need dynamic registration are dropped for static clients; refresh-token
+// dynamicPlanSkipReason is why every module of the dynamic plan is
+// SKIPPED with static clients. The official suite fixes that plan's client
+// registration to dynamic_client, and its modules authenticate with
+// private_key_jwt, for which static clients have no key.
+const dynamicPlanSkipReason = "the Dynamic OP plan needs dynamic client registration"
+
+// plannedModules expands the selected plans into modules. With static
+// clients, the dynamic plan's modules are SKIPPED and the other plans'
+// modules that need dynamic registration are dropped; refresh-token
 // modules are dropped where the suite marks them not applicable.
 func plannedModules(o *Options, static bool) []plannedModule {
 	selected := o.Plans
@@ -230,13 +240,17 @@ func plannedModules(o *Options, static bool) []plannedModule {
 				if spec == nil {
 					panic("conformance: module not implemented: " + name)
 				}
-				if spec.dynamicOnly && static {
-					continue
-				}
 				if name == "oidcc-refresh-token" && !v.hasCode() {
 					continue
 				}
 				if len(o.Modules) > 0 && !slices.Contains(o.Modules, name) {
+					continue
+				}
+				if static && p.Name == "dynamic" {
+					out = append(out, plannedModule{plan: p, variant: v, spec: spec, skipReason: dynamicPlanSkipReason})
+					continue
+				}
+				if spec.dynamicOnly && static {
 					continue
 				}
 				out = append(out, plannedModule{plan: p, variant: v, spec: spec})

@@ -196,7 +196,7 @@ func checkRegistrationResponse(r recorder, result *httpResult) map[string]any {
 		report(r, checkRegistrationContentType, Failure, "the registration response has Content-Type %q, expected application/json", result.Header.Get("Content-Type"))
 	}
 	if result.Status != http.StatusCreated {
-		report(r, checkRegistrationStatus, Failure, "registration responded with status %d, expected 201: %.300s", result.Status, result.Body)
+		report(r, checkRegistrationStatus, Failure, "registration responded with status %d, expected 201: %s", result.Status, describeBody(result.Header, result.Body))
 	}
 	var metadata map[string]any
 	_ = json.Unmarshal(result.Body, &metadata)
@@ -204,7 +204,7 @@ func checkRegistrationResponse(r recorder, result *httpResult) map[string]any {
 		report(r, checkRegistrationNoError, Failure, "registration returned error %s: %s", compactJSON(errorCode), compactJSON(metadata["error_description"]))
 	}
 	if id, _ := metadata["client_id"].(string); id == "" {
-		report(r, checkRegistrationClientID, Fatal, "the registration response has no client_id: %.300s", result.Body)
+		report(r, checkRegistrationClientID, Fatal, "the registration response has no client_id: %s", describeBody(result.Header, result.Body))
 		return nil
 	}
 

@@ -19,6 +19,9 @@ const (
 	ResultFailed  Result = "FAILED"
 	ResultSkipped Result = "SKIPPED"
 	ResultReview  Result = "REVIEW"
+	// ResultInterrupted is the harness's own result, not the suite's: the
+	// run was cancelled before the module started or while it ran.
+	ResultInterrupted Result = "INTERRUPTED"
 )
 
 // ModuleReport is the outcome of one module in one plan and variant.
@@ -80,6 +83,9 @@ type Counts struct {
 	Warning int `json:"warning"`
 	Skipped int `json:"skipped"`
 	Review  int `json:"review"`
+	// Interrupted counts the modules that the run's cancellation cut short
+	// or kept from starting. They count neither as passed nor as failed.
+	Interrupted int `json:"interrupted"`
 	// Extras counts the EXTRA findings of all modules.
 	Extras int `json:"extras"`
 }
@@ -98,6 +104,8 @@ func (r *Report) count() {
 			r.Counts.Skipped++
 		case ResultReview:
 			r.Counts.Review++
+		case ResultInterrupted:
+			r.Counts.Interrupted++
 		}
 		r.Counts.Extras += len(m.Extras)
 	}
@@ -150,8 +158,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%d warnings, %d skipped, %d review, %d extra findings\n",
-		r.Counts.Warning, r.Counts.Skipped, r.Counts.Review, r.Counts.Extras)
+	fmt.Fprintf(w, "%d warnings, %d skipped, %d review, %d interrupted, %d extra findings\n",
+		r.Counts.Warning, r.Counts.Skipped, r.Counts.Review, r.Counts.Interrupted, r.Counts.Extras)
 	_, err := fmt.Fprintf(w, "%d passed, %d failed\n", r.Counts.Passed, r.Counts.Failed)
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 )
@@ -50,6 +51,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer h.close()
 
 	planned := plannedModules(&opts, h.static != nil)
+	if len(planned) == 0 {
+		return nil, fmt.Errorf("no module of plans %s matches modules %s: pick modules that the plans contain", strings.Join(opts.Plans, ", "), strings.Join(opts.Modules, ", "))
+	}
 	report := &Report{Issuer: opts.Issuer, Started: time.Now().UTC()}
 	report.Modules = make([]*ModuleReport, len(planned))
 	h.needBrowser(planned)
@@ -64,12 +68,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	slots := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, pm := range planned {
+		if pm.skipReason != "" {
+			report.Modules[i] = skippedModule(pm)
+			continue
+		}
 		if pm.spec.exclusive {
 			exclusive = append(exclusive, i)
 			continue
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
 		wg.Add(1)
-		slots <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
@@ -78,12 +92,34 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	wg.Wait()
 	for _, i := range exclusive {
+		if ctx.Err() != nil {
+			break
+		}
 		report.Modules[i] = h.runModule(ctx, planned[i])
+	}
+	for i, pm := range planned {
+		if report.Modules[i] == nil {
+			report.Modules[i] = notStartedModule(pm)
+		}
 	}
 
 	report.Finished = time.Now().UTC()
 	report.count()
 	return report, nil
+}
+
+// skippedModule reports a module that is not applicable without running
+// it.
+func skippedModule(pm plannedModule) *ModuleReport {
+	return &ModuleReport{Plan: pm.plan.Name, Variant: pm.variant.String(), Module: pm.spec.Name,
+		Result: ResultSkipped, Reason: pm.skipReason}
+}
+
+// notStartedModule reports a module that the run's cancellation kept from
+// starting.
+func notStartedModule(pm plannedModule) *ModuleReport {
+	return &ModuleReport{Plan: pm.plan.Name, Variant: pm.variant.String(), Module: pm.spec.Name,
+		Result: ResultInterrupted, Reason: "the run was cancelled before the module started"}
 }
 
 func newHarness(ctx context.Context, opts *Options) (*harness, error) {
@@ -162,7 +198,7 @@ func providerClient(opts *Options) (*http.Client, error) {
 func (h *harness) needBrowser(planned []plannedModule) {
 	needed := false
 	for _, pm := range planned {
-		needed = needed || pm.spec.browser
+		needed = needed || (pm.spec.browser && pm.skipReason == "")
 	}
 	if !needed {
 		return
@@ -183,7 +219,13 @@ func (h *harness) needBrowser(planned []plannedModule) {
 	// With CallbackTLS, Chromium must also accept the callback server's own
 	// self-signed certificate.
 	ignoreCertificates := h.opts.BrowserIgnoreCertificateErrors || h.opts.CallbackTLS
-	pool, err := startBrowser(path, ignoreCertificates, h.opts.chromiumFlags)
+	var allowedHosts []string
+	for _, origin := range []string{h.opts.Issuer, h.callbacks.origin} {
+		if parsed, err := url.Parse(origin); err == nil {
+			allowedHosts = append(allowedHosts, parsed.Hostname())
+		}
+	}
+	pool, err := startBrowser(path, ignoreCertificates, allowedHosts, h.opts.chromiumFlags)
 	if err != nil {
 		h.browserUnavailable = fmt.Sprintf("starting %s failed: %v", path, err)
 		h.opts.Logger.Warn("chromium unavailable", "path", path, "error", err)
@@ -229,6 +271,11 @@ func (h *harness) runModule(parent context.Context, pm plannedModule) *ModuleRep
 	m.guard(m.unregister)
 
 	result, reason := combineResult(m.findings, m.skipReason, m.screenshots, m.reviewReason)
+	if parent.Err() != nil {
+		// The findings of a module cut short by the run's cancellation show
+		// nothing reliable about the provider.
+		result, reason = ResultInterrupted, "the run was cancelled while the module ran: "+reason
+	}
 	h.opts.Logger.Debug("module finished", "plan", pm.plan.Name, "variant", pm.variant.String(), "module", pm.spec.Name, "result", result)
 	return &ModuleReport{
 		Plan: pm.plan.Name, Variant: pm.variant.String(), Module: pm.spec.Name,
@@ -268,11 +315,7 @@ func (h *harness) newAgent(ctx context.Context, preferBrowser bool) userAgent {
 	if h.callbacks.certificate != nil {
 		transport = trustCallbackCertificate(transport, h.callbacks.certificate)
 	}
-	providerHost := ""
-	if issuer, err := url.Parse(h.opts.Issuer); err == nil {
-		providerHost = issuer.Hostname()
-	}
-	return newHTTPAgent(&http.Client{Transport: transport, Timeout: h.http.Timeout}, h.callbacks.origin, providerHost, h.selectors, h.opts.Username, h.opts.Password)
+	return newHTTPAgent(&http.Client{Transport: transport, Timeout: h.http.Timeout}, h.callbacks.origin, h.opts.Issuer, h.selectors, h.opts.Username, h.opts.Password)
 }
 
 // trustCallbackCertificate returns a transport that also trusts the

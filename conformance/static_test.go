@@ -85,6 +85,7 @@ func TestReportText(t *testing.T) {
 		{Plan: "basic", Variant: "code", Module: "oidcc-prompt-login", Result: ResultReview},
 		{Plan: "basic", Variant: "code", Module: "oidcc-idtoken-unsigned", Result: ResultSkipped},
 		{Plan: "basic", Variant: "code", Module: "oidcc-display-page", Result: ResultPassed},
+		{Plan: "basic", Variant: "code", Module: "oidcc-display-popup", Result: ResultInterrupted},
 	}, Started: time.Now()}
 	report.count()
 	var out bytes.Buffer
@@ -96,7 +97,7 @@ func TestReportText(t *testing.T) {
 	if last := lines[len(lines)-1]; last != "1 passed, 1 failed" {
 		t.Errorf("last line = %q", last)
 	}
-	if before := lines[len(lines)-2]; before != "1 warnings, 1 skipped, 1 review, 1 extra findings" {
+	if before := lines[len(lines)-2]; before != "1 warnings, 1 skipped, 1 review, 1 interrupted, 1 extra findings" {
 		t.Errorf("counts line = %q", before)
 	}
 	if !strings.Contains(text, "basic code oidcc-server: ExtraTokenResponsePragmaNoCache: no Pragma") {

@@ -3,6 +3,7 @@ package conformance
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,8 +50,12 @@ func (m *moduleRun) callToken(c *client, form url.Values, options tokenCallOptio
 		if audience == "" {
 			audience = endpoint
 		}
+		assertion, err := signClientAssertion(c, audience)
+		if err != nil {
+			return &tokenResponse{httpResult: &httpResult{Method: http.MethodPost, URL: endpoint, Err: err}}
+		}
 		form.Set("client_assertion_type", clientAssertionType)
-		form.Set("client_assertion", signClientAssertion(c, audience))
+		form.Set("client_assertion", assertion)
 	default:
 		form.Set("client_id", c.ID)
 	}
@@ -74,15 +79,19 @@ func (m *moduleRun) postToken(endpoint string, form url.Values, header http.Head
 
 // signClientAssertion makes a private_key_jwt assertion as the official
 // suite does: RS256, iss = sub = client_id, a 20-character jti, valid 60s,
-// and no kid unless the client's key has one.
-func signClientAssertion(c *client, audience string) string {
+// and no kid unless the client's key has one. It fails when the client has
+// no private key, as static clients never do.
+func signClientAssertion(c *client, audience string) (string, error) {
+	if c.Key == nil {
+		return "", fmt.Errorf("client %s has no private key to sign a private_key_jwt assertion: the harness registers keys only for dynamic clients", c.ID)
+	}
 	options := &jose.SignerOptions{}
 	if c.KeyID != "" {
 		options = options.WithHeader("kid", c.KeyID)
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: c.Key}, options)
 	if err != nil {
-		panic(err)
+		return "", fmt.Errorf("sign the client assertion of client %s: %w", c.ID, err)
 	}
 	now := time.Now()
 	claims := map[string]any{
@@ -91,9 +100,9 @@ func signClientAssertion(c *client, audience string) string {
 	}
 	assertion, err := jwt.Signed(signer).Claims(claims).Serialize()
 	if err != nil {
-		panic(err)
+		return "", fmt.Errorf("sign the client assertion of client %s: %w", c.ID, err)
 	}
-	return assertion
+	return assertion, nil
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -140,11 +149,11 @@ func checkTokenSuccess(r recorder, t *tokenResponse, expiresMissing Severity) {
 		return
 	}
 	if t.Status != http.StatusOK {
-		report(r, checkTokenStatus200, Fatal, "the token endpoint responded with status %d: %.300s", t.Status, t.Body)
+		report(r, checkTokenStatus200, Fatal, "the token endpoint responded with status %d: %s", t.Status, describeBody(t.Header, t.Body))
 		return
 	}
 	if len(t.JSON) == 0 {
-		report(r, checkTokenJSON, Fatal, "the token response is not a non-empty JSON object: %.200s", t.Body)
+		report(r, checkTokenJSON, Fatal, "the token response is not a non-empty JSON object: %s", describeBody(t.Header, t.Body))
 		return
 	}
 	if _, present := t.JSON["error"]; present {
@@ -221,7 +230,7 @@ func checkRefreshResponse(r recorder, t *tokenResponse) {
 		return
 	}
 	if t.Status != http.StatusOK {
-		report(r, checkRefreshStatus, Failure, "the refresh responded with status %d: %.300s", t.Status, t.Body)
+		report(r, checkRefreshStatus, Failure, "the refresh responded with status %d: %s", t.Status, describeBody(t.Header, t.Body))
 	}
 	if mediaType(t.Header) != "application/json" {
 		report(r, checkRefreshContentType, Failure, "the refresh response has Content-Type %q", t.Header.Get("Content-Type"))

@@ -79,7 +79,7 @@ func (m *moduleRun) callProtectedResource(token, tokenType string) *httpResult {
 	case result.Err != nil:
 		report(m, checkUserinfoStatus, Failure, "GET %s failed: %v", result.URL, result.Err)
 	case result.Status != http.StatusOK:
-		report(m, checkUserinfoStatus, Failure, "the userinfo endpoint responded with status %d to the access token: %.200s", result.Status, result.Body)
+		report(m, checkUserinfoStatus, Failure, "the userinfo endpoint responded with status %d to the access token: %s", result.Status, describeBody(result.Header, result.Body))
 	}
 	return result
 }
@@ -94,14 +94,14 @@ func checkTokenTypeUsable(r recorder, tokenType string) {
 // JSON userinfo response and returns its claims.
 func checkUserinfoResponse(r recorder, result *httpResult, frontSub, tokenSub string, now time.Time) map[string]any {
 	if result.Err != nil || result.Status != http.StatusOK {
-		report(r, checkUserinfoStatus, Failure, "the userinfo endpoint responded with status %d: %.200s", result.Status, result.Body)
+		report(r, checkUserinfoStatus, Failure, "the userinfo endpoint responded with status %d: %s", result.Status, describeBody(result.Header, result.Body))
 	}
 	if mediaType(result.Header) != "application/json" {
 		report(r, checkRegistrationContentType, Failure, "the userinfo response has Content-Type %q, expected application/json", result.Header.Get("Content-Type"))
 	}
 	var claims map[string]any
 	if err := json.Unmarshal(result.Body, &claims); err != nil || claims == nil {
-		report(r, checkUserinfoJSON, Fatal, "the userinfo response is not a JSON object: %.200s", result.Body)
+		report(r, checkUserinfoJSON, Fatal, "the userinfo response is not a JSON object: %s", describeBody(result.Header, result.Body))
 		return nil
 	}
 	checkUserinfoClaims(r, claims, frontSub, tokenSub, now)

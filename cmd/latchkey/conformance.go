@@ -44,7 +44,7 @@ func newConformanceRunCommand(a *app) *cobra.Command {
 		Long: `It runs the OpenID Foundation's OP certification plans as a black box,
 through HTTP and headless Chromium, against any OpenID provider: ` + strings.Join(conformance.PlanNames(), ", ") + `, or all.
 It prints a table of module results, the extra findings outside certification, and
-the counts, writes a JSON report, and exits with status 1 when a module FAILED.
+the counts, writes a JSON report, and exits with status 1 when a module FAILED or was INTERRUPTED.
 
 Clients are registered dynamically when discovery has a registration_endpoint
 (--registration-token sends an initial access token). Otherwise pass --clients, a
@@ -128,6 +128,8 @@ func (a *app) runConformance(cmd *cobra.Command, opts conformance.Options, flags
 	switch {
 	case report.Failed():
 		return fmt.Errorf("%d conformance modules FAILED; the JSON report is %s", report.Counts.Failed, flags.reportPath)
+	case report.Counts.Interrupted > 0:
+		return fmt.Errorf("the run was cancelled and %d conformance modules were INTERRUPTED; the JSON report is %s", report.Counts.Interrupted, flags.reportPath)
 	case flags.strict && report.Counts.Extras > 0:
 		return fmt.Errorf("%d extra findings outside certification, and --strict is set; the JSON report is %s", report.Counts.Extras, flags.reportPath)
 	}
