@@ -58,8 +58,11 @@ type Config struct {
 	// AllowInsecureJWKS lets resource servers fetch keys over plain http
 	// from a non-loopback host: only on a private network such as Compose's.
 	AllowInsecureJWKS bool
-	DataDir           string
-	DatabaseURL       Secret
+	// AllowPrivateFetches lets the provider fetch clients' jwks_uri and
+	// request_uri from loopback and private addresses. --dev implies it.
+	AllowPrivateFetches bool
+	DataDir             string
+	DatabaseURL         Secret
 	// RedisURL selects Redis for login sessions; empty keeps them in memory.
 	RedisURL       Secret
 	RedisKeyPrefix string
@@ -131,6 +134,7 @@ var settings = []setting{
 	{"sessionapi-session-check", "reject, in the session API, access tokens whose login session has ended", false},
 	{"jwks-url", "where the user and session APIs fetch the provider's keys (default: discovery at the issuer)", false},
 	{"allow-insecure-jwks", "let the user and session APIs fetch keys over http from a non-loopback host; only on a private network", false},
+	{"allow-private-fetches", "let the provider fetch clients' jwks_uri and request_uri from loopback and private addresses (implied by --dev)", false},
 	{"data-dir", "folder for the embedded SQLite database and, with --dev, the generated system secret", false},
 	{"database-url", "database: postgres://user:password@host:5432/name, or a SQLite file path (default: latchkey.db in the data folder)", true},
 	{"redis-url", "Redis for login sessions, e.g. redis://host:6379/0 (default: sessions in process memory)", true},
@@ -180,6 +184,7 @@ func BindFlags(flags *pflag.FlagSet, cfg *Config) {
 	flags.BoolVar(&cfg.SessionAPISessionCheck, "sessionapi-session-check", true, help["sessionapi-session-check"])
 	flags.StringVar(&cfg.JWKSURL, "jwks-url", "", help["jwks-url"])
 	flags.BoolVar(&cfg.AllowInsecureJWKS, "allow-insecure-jwks", false, help["allow-insecure-jwks"])
+	flags.BoolVar(&cfg.AllowPrivateFetches, "allow-private-fetches", false, help["allow-private-fetches"])
 	flags.StringVar(&cfg.DataDir, "data-dir", "data", help["data-dir"])
 	flags.StringVar((*string)(&cfg.DatabaseURL), "database-url", "", help["database-url"])
 	flags.StringVar((*string)(&cfg.RedisURL), "redis-url", "", help["redis-url"])
@@ -492,5 +497,6 @@ func (c *Config) ProviderConfig(logger *slog.Logger) provider.Config {
 		Logger:                    logger,
 		Registration:              c.Registration,
 		RegistrationToken:         string(c.RegistrationToken),
+		AllowPrivateFetches:       c.AllowPrivateFetches || c.Dev,
 	}
 }

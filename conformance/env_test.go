@@ -109,6 +109,8 @@ func newTestProviderWith(t testing.TB, setup providerSetup) *testProvider {
 		Logger:       testsupport.Logger(),
 		Registration: provider.RegistrationOpen,
 		SessionEnder: logout.NewEnder(sessions, store, notifier, testsupport.Logger()),
+		// The harness serves its jwks_uri and request_uri on 127.0.0.1.
+		AllowPrivateFetches: true,
 	}, store, sessions, keys)
 	if err != nil {
 		t.Fatalf("new provider: %v", err)

@@ -76,11 +76,11 @@ type clientAuthenticator struct {
 	fallback fosite.ClientAuthenticationStrategy
 }
 
-func newClientAuthenticator(issuer string, store assertionStore, secrets *ClientSecrets, logger *slog.Logger) *clientAuthenticator {
+func newClientAuthenticator(issuer string, store assertionStore, secrets *ClientSecrets, logger *slog.Logger, allowPrivate bool) *clientAuthenticator {
 	return &clientAuthenticator{
 		store:   store,
 		secrets: secrets,
-		keys:    newJWKSFetcher(),
+		keys:    newJWKSFetcher(allowPrivate),
 		issuer:  issuer,
 		logger:  logger,
 		now:     time.Now,
@@ -369,9 +369,9 @@ const (
 // jwksFetchTimeout, without redirects and up to maxJWKSBytes. It also
 // serves fosite, which verifies request objects with the same keys.
 //
-// NOTE: jwks_uri may name any https host, internal ones included, so a
-// client that registers itself can make Latchkey send GET requests there.
-// Only the status and whether the body is a key set are observable to it.
+// Unless Config.AllowPrivateFetches is set, internal addresses are refused
+// at dial time (publicOnly), so a client that registers itself cannot make
+// Latchkey probe internal services.
 type jwksFetcher struct {
 	client *http.Client
 	now    func() time.Time
@@ -392,10 +392,11 @@ type jwksEntry struct {
 
 var _ fosite.JWKSFetcherStrategy = (*jwksFetcher)(nil)
 
-func newJWKSFetcher() *jwksFetcher {
+func newJWKSFetcher(allowPrivate bool) *jwksFetcher {
 	return &jwksFetcher{
 		client: &http.Client{
-			Timeout: jwksFetchTimeout,
+			Timeout:   jwksFetchTimeout,
+			Transport: outboundTransport(jwksFetchTimeout, allowPrivate),
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return errors.New("jwks_uri redirects are not followed")
 			},

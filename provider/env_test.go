@@ -98,6 +98,8 @@ func newReplica(t testing.TB, backend *sharedBackend, issuer string, configure .
 		Issuer:       issuer,
 		SystemSecret: backend.secret,
 		Logger:       testsupport.Logger(),
+		// The tests serve jwks_uri and request_uri documents on 127.0.0.1.
+		AllowPrivateFetches: true,
 	}
 	for _, f := range configure {
 		f(&cfg)

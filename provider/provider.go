@@ -55,6 +55,12 @@ type Config struct {
 	// Registration selects who may register clients at /oauth2/register
 	// (RFC 7591); the zero value is RegistrationOff.
 	Registration RegistrationMode
+	// AllowPrivateFetches lets the URLs clients register (jwks_uri,
+	// request_uri) reach loopback and private addresses. Off in production,
+	// so that clients cannot make Latchkey probe internal services; on in
+	// development, where apps run on the same machine.
+	AllowPrivateFetches bool
+
 	// RegistrationToken is the initial access token that RegistrationToken
 	// mode requires, at least MinRegistrationTokenLength characters.
 	RegistrationToken string
@@ -215,7 +221,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 	if err != nil {
 		return nil, err
 	}
-	clientAuth := newClientAuthenticator(cfg.Issuer, store, clientSecrets, cfg.Logger)
+	clientAuth := newClientAuthenticator(cfg.Issuer, store, clientSecrets, cfg.Logger, cfg.AllowPrivateFetches)
 
 	fositeConfig := &fosite.Config{
 		AccessTokenLifespan:         cfg.AccessTokenLifetime,
@@ -243,7 +249,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		// should never fetch anything. Should it, it gets the same client:
 		// no redirects, a timeout, and no retries.
 		HTTPClient: &retryablehttp.Client{
-			HTTPClient: newRequestURIClient(),
+			HTTPClient: newRequestURIClient(cfg.AllowPrivateFetches),
 			RetryMax:   0,
 			CheckRetry: retryablehttp.DefaultRetryPolicy,
 			Backoff:    retryablehttp.DefaultBackoff,
@@ -339,7 +345,7 @@ func New(cfg Config, store Store, sessions SessionStore, keys *KeySet) (*Provide
 		cfg:              cfg,
 		oauth2:           oauth2Provider,
 		fosite:           fositeConfig,
-		requestURIClient: newRequestURIClient(),
+		requestURIClient: newRequestURIClient(cfg.AllowPrivateFetches),
 		store:            store,
 		sessions:         sessions,
 		keys:             keys,

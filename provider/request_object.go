@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -165,16 +164,13 @@ func withoutFragments(locations []string) []string {
 }
 
 // newRequestURIClient returns the HTTP client that fetches request_uri
-// values. It follows no redirects, and uses no proxy. Registration already
-// limits the URIs to https or loopback http.
-func newRequestURIClient() *http.Client {
+// values. It follows no redirects, uses no proxy, and reaches internal
+// addresses only when allowPrivate is set. Registration already limits the
+// URIs to https or loopback http.
+func newRequestURIClient(allowPrivate bool) *http.Client {
 	return &http.Client{
-		Timeout: requestURITimeout,
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: requestURITimeout}).DialContext,
-			TLSHandshakeTimeout: requestURITimeout,
-		},
+		Timeout:       requestURITimeout,
+		Transport:     outboundTransport(requestURITimeout, allowPrivate),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

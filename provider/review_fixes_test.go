@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey/latchkey/internal/testsupport"
+	"github.com/latchkey/latchkey/provider"
 )
 
 // TestMultipartAuthorizationRequestObject checks that a request object
@@ -125,5 +128,48 @@ func TestKeylessAssertionUsesAnyRegisteredKey(t *testing.T) {
 	status, _, body := postForm(t, tokenURL, "", "", withAssertion(url.Values{"grant_type": {"client_credentials"}}, assertion))
 	if status != http.StatusOK {
 		t.Errorf("an assertion without kid from the only registered key: status %d %v, want 200", status, redacted(body))
+	}
+}
+
+// TestPrivateAddressesAreNotFetched checks that, outside development, a
+// registered request_uri or jwks_uri on an internal address is refused at
+// dial time, and the response does not tell why.
+func TestPrivateAddressesAreNotFetched(t *testing.T) {
+	var fetches atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/jwt")
+		_, _ = w.Write([]byte("not a request object"))
+	}))
+	t.Cleanup(internal.Close)
+
+	env := newTestEnv(t, func(cfg *provider.Config) {
+		cfg.AllowPrivateFetches = false
+		cfg.Registration = provider.RegistrationOpen
+	})
+	key := newRSAKey(t)
+	registered := registerClientOK(t, env, map[string]any{
+		"redirect_uris":              []string{testsupport.CallbackURL},
+		"request_uris":               []string{internal.URL + "/request"},
+		"grant_types":                []string{"authorization_code", "client_credentials"},
+		"token_endpoint_auth_method": "private_key_jwt",
+		"jwks_uri":                   internal.URL + "/jwks",
+	})
+	clientID := registered["client_id"].(string)
+
+	params := validAuthParams(clientID)
+	params.Set("request_uri", internal.URL+"/request")
+	got := redirectParams(t, newBrowser(t).Get(authURL(env, params)))
+	if got.Get("error") != "invalid_request_uri" {
+		t.Errorf("request_uri on 127.0.0.1: %v, want invalid_request_uri", got)
+	}
+
+	tokenURL := env.issuer + "/oauth2/token"
+	status, _, body := postForm(t, tokenURL, "", "", withAssertion(url.Values{"grant_type": {"client_credentials"}},
+		signAssertion(t, key, jose.RS256, "", assertionClaims(clientID, tokenURL))))
+	expectInvalidClient(t, "assertion whose jwks_uri is on 127.0.0.1", status, body)
+
+	if n := fetches.Load(); n != 0 {
+		t.Errorf("the internal server was reached %d times", n)
 	}
 }
