@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// errPrivateAddress is why a fetch to an internal address was refused.
+// errPrivateAddress is the error of a fetch refused because it would reach an internal address.
 var errPrivateAddress = errors.New("the address is loopback, private, link-local or unspecified, which Latchkey does not fetch from")
 
 // publicOnly is a net.Dialer Control function that refuses connections to

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -135,8 +136,11 @@ func ValidateIssuer(issuer string) error {
 }
 
 func isLoopbackHost(host string) bool {
-	return host == "localhost" || strings.HasSuffix(host, ".localhost") ||
-		host == "::1" || strings.HasPrefix(host, "127.")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Provider serves the authorization server's endpoints and pages.
