@@ -24,6 +24,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -467,7 +468,7 @@ func (f *jwksFetcher) evictFinished() {
 
 func (f *jwksFetcher) download(ctx context.Context, uri string) ([]byte, error) {
 	u, err := url.Parse(uri)
-	if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopbackURLHost(u.Hostname()))) {
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && backchannel.IsLoopbackHost(u.Hostname()))) {
 		return nil, fmt.Errorf("jwks_uri %q is not an https URL, nor an http URL on a loopback host", uri)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)

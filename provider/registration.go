@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -398,7 +399,7 @@ func (m *metadataChecker) uri(field, raw string, allowFragment bool) string {
 
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopbackURLHost(u.Hostname()):
+	case u.Scheme == "http" && backchannel.IsLoopbackHost(u.Hostname()):
 	case u.Scheme == "http":
 		m.reject(code, field, "%q uses http on a non-loopback host: use https", raw)
 		return ""
@@ -407,17 +408,6 @@ func (m *metadataChecker) uri(field, raw string, allowFragment bool) string {
 		return ""
 	}
 	return u.String()
-}
-
-// isLoopbackURLHost reports whether host is localhost or a loopback IP
-// address (127.0.0.0/8 or ::1). Other names are not trusted to resolve to
-// the loopback interface.
-func isLoopbackURLHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // scopes checks the space-separated scope member.

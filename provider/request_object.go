@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/backchannel"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -53,26 +54,30 @@ func (p *Provider) expandRequestObject(ctx context.Context, form url.Values) err
 	if raw != "" && location != "" {
 		return fosite.ErrInvalidRequest.WithHint("Send request or request_uri, not both.")
 	}
+
 	client, err := p.store.GetClientByID(ctx, form.Get("client_id"))
 	if err != nil {
 		// fosite rejects the unknown client when it parses the same form.
 		return nil
 	}
+
 	if location != "" {
 		if raw, err = p.fetchRequestObject(ctx, client, location); err != nil {
 			return err
 		}
 	}
+
 	claims, err := p.verifyRequestObject(ctx, client, raw)
 	if err != nil && location != "" {
-		// One answer for every failure past registration, so that the
-		// response says nothing about what the URI returned: request_uri
-		// must not become a probe of hosts the provider can reach.
+		// Every failure past registration gets the same error, so the
+		// response reveals nothing about what the URI returned. Otherwise
+		// request_uri would probe hosts the provider can reach.
 		return errRequestURIFailed.WithWrap(err).WithDebug(err.Error())
 	}
 	if err != nil {
 		return err
 	}
+
 	if id, present := claims["client_id"]; present && id != client.ID {
 		return fosite.ErrInvalidRequestObject.WithHint("The request object's client_id differs from the query's.")
 	}
@@ -80,6 +85,7 @@ func (p *Provider) expandRequestObject(ctx context.Context, form url.Values) err
 		!fosite.Arguments(strings.Fields(responseType)).Matches(strings.Fields(form.Get("response_type"))...) {
 		return fosite.ErrInvalidRequestObject.WithHint("The request object's response_type differs from the query's.")
 	}
+
 	for name, value := range claims {
 		if slices.Contains(requestObjectControlClaims, name) {
 			continue
@@ -120,7 +126,7 @@ func (p *Provider) fetchRequestObject(ctx context.Context, client *storage.Clien
 		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri is not registered for this client.")
 	}
 	target, err := url.Parse(location)
-	if err != nil || !(target.Scheme == "https" || target.Scheme == "http" && isLoopbackHost(target.Hostname())) {
+	if err != nil || !(target.Scheme == "https" || target.Scheme == "http" && backchannel.IsLoopbackHost(target.Hostname())) {
 		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri must use https.")
 	}
 	target.Fragment = ""
