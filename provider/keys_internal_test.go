@@ -18,17 +18,7 @@ import (
 // that reloads are rate limited.
 func TestUnknownKidTriggersReload(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	store := storage.NewStore(db)
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
+	store, secret := newKeyStore(t)
 
 	verifier, err := NewKeySet(store, secret)
 	if err != nil {
@@ -70,17 +60,7 @@ func TestUnknownKidTriggersReload(t *testing.T) {
 // limit, and not before.
 func TestStaleKeySetReloads(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	store := storage.NewStore(db)
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
+	store, secret := newKeyStore(t)
 
 	published, err := NewKeySet(store, secret)
 	if err != nil {
@@ -116,4 +96,21 @@ func TestStaleKeySetReloads(t *testing.T) {
 	if !strings.Contains(string(published.JWKS()), kid) {
 		t.Errorf("the JWKS does not publish the key rotated elsewhere after a stale reload")
 	}
+}
+
+// newKeyStore returns a migrated SQLite store in a temporary folder and a
+// random system secret.
+func newKeyStore(t *testing.T) (*storage.Store, []byte) {
+	t.Helper()
+	db, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	return storage.NewStore(db), secret
 }
