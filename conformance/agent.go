@@ -22,7 +22,7 @@ type userAgent interface {
 	// postForm submits form to action as an HTML form POST would, then
 	// follows the provider's pages.
 	postForm(ctx context.Context, action string, form url.Values, options navigateOptions) (*navigation, error)
-	// clearCookies forgets every cookie, and so the provider's session.
+	// clearCookies deletes every cookie, and with them the provider's session.
 	clearCookies(ctx context.Context) error
 	// screenshot returns a PNG of the current page, or errNoBrowser.
 	screenshot(ctx context.Context) ([]byte, error)
@@ -49,7 +49,7 @@ type navigation struct {
 	// was submitted.
 	LoginFailed bool
 	// AtLogin is set when the user agent stopped on the login page, as
-	// stopAtLogin asks.
+	// stopAtLogin requests.
 	AtLogin bool
 	// LoginScreenshot is the PNG of the login page that captureLogin asked
 	// for.

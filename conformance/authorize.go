@@ -74,7 +74,7 @@ func (r *authRequest) form() url.Values {
 	return values
 }
 
-// authResult is what came back from an authorization request.
+// authResult is the outcome of an authorization request.
 type authResult struct {
 	nav *navigation
 	// callback is the request that reached the redirect URI, nil if none.

@@ -21,7 +21,7 @@ import (
 
 // breakage changes the provider's behaviour. Each function may be nil.
 type breakage struct {
-	// request changes a request before the provider sees it.
+	// request changes a request before the provider receives it.
 	request func(r *http.Request)
 	// answer writes the response to a request instead of the provider,
 	// when it returns true.

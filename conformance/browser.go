@@ -19,7 +19,7 @@ const (
 	// browserNavigationTimeout bounds one navigate or postForm call.
 	browserNavigationTimeout = 60 * time.Second
 	// pageSettleTime is how long a loaded page must keep its URL before
-	// the driver decides that it asks nothing of the person.
+	// the driver decides that it requires nothing of the person.
 	pageSettleTime = 2 * time.Second
 	browserPoll    = 100 * time.Millisecond
 )
@@ -198,7 +198,7 @@ func (a *browserAgent) postForm(ctx context.Context, action string, form url.Val
 	return a.navigate(ctx, "data:text/html;charset=utf-8,"+url.PathEscape(page), options)
 }
 
-// pageState is what the driver reads from the page on each poll.
+// pageState is the page state the driver reads on each poll.
 type pageState struct {
 	Href    string `json:"href"`
 	Ready   string `json:"ready"`
@@ -225,7 +225,7 @@ func (a *browserAgent) readState(tab context.Context) (*pageState, error) {
 }
 
 // drive watches the tab and acts as the person would, until the tab
-// reaches the callback server or settles on a page that asks nothing.
+// reaches the callback server or settles on a page that requires nothing.
 func (a *browserAgent) drive(tab context.Context, options navigateOptions) (*navigation, error) {
 	nav := &navigation{}
 	lastHref := ""

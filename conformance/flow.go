@@ -7,7 +7,7 @@ import (
 // flowOptions change the standard flow for a module.
 type flowOptions struct {
 	// serverChecks adds oidcc-server's checks: code strength, a warning for
-	// a missing expires_in, and warnings for claims nobody asked for.
+	// a missing expires_in, and warnings for claims that were not requested.
 	serverChecks bool
 	// noTokenRequest stops after the authorization response.
 	noTokenRequest bool
@@ -18,7 +18,7 @@ type flowOptions struct {
 	assertionAudience string
 }
 
-// flowResult is what a successful standard flow produced.
+// flowResult is the output of a successful standard flow.
 type flowResult struct {
 	req    *authRequest
 	auth   *authResult

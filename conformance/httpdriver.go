@@ -267,7 +267,7 @@ func (a *httpAgent) drive(ctx context.Context, next *pendingRequest, options nav
 }
 
 // deliver sends the request to the callback server and, when the callback
-// page asks for it, posts the fragment as the page's script would.
+// page requests it, posts the fragment as the page's script would.
 func (a *httpAgent) deliver(ctx context.Context, client *http.Client, next *pendingRequest) error {
 	req, err := next.build(ctx)
 	if err != nil {
@@ -312,7 +312,7 @@ func isRedirect(status int) bool {
 // nextForm finds what a person would do on the page: sign in, grant
 // consent, confirm a logout, or let an auto-submitting form (form_post)
 // go. It returns the request and the name of the action, or "" when the
-// page asks for nothing.
+// page requires nothing.
 func (a *httpAgent) nextForm(doc *html.Node, page *url.URL, options navigateOptions) (*pendingRequest, string) {
 	if password := a.selectors.password.first(doc); password != nil {
 		if form := enclosingForm(password); form != nil {

@@ -104,7 +104,7 @@ func TestHTTPAgentSignsInAndSubmitsFormPost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The test server plays the provider and the relying party, so the
-	// agent is told of a callback server elsewhere and submits the
+	// agent is given a callback server elsewhere and submits the
 	// form_post page to the test server like any other form.
 	agent := newHTTPAgent(server.Client(), "http://callback.invalid", server.URL, selectors, "alice", "secret")
 

@@ -114,7 +114,7 @@ func runServer(m *moduleRun) {
 }
 
 // checkInvalidClientChallengeExtra records an EXTRA finding when a 401
-// answer to HTTP Basic client authentication lacks WWW-Authenticate.
+// response to HTTP Basic client authentication lacks WWW-Authenticate.
 func checkInvalidClientChallengeExtra(r recorder, t *tokenResponse) {
 	if t.Err == nil && t.Status == http.StatusUnauthorized && t.Header.Get("WWW-Authenticate") == "" {
 		report(r, checkTokenWWWAuthenticateExtra, Extra, "the token endpoint answered a wrong Basic client secret with 401 but no WWW-Authenticate")
@@ -231,9 +231,9 @@ func checkUnsignedIDToken(r recorder, token *jwtToken) {
 	}
 }
 
-// oidcc-userinfo-get, -post-header and -post-body: userinfo answers the
+// oidcc-userinfo-get, -post-header and -post-body: userinfo accepts the
 // access token sent in the Authorization header of a GET or POST, or in a
-// form body, where a non-2xx answer is only a warning.
+// form body, where a non-2xx response is only a warning.
 func userinfoModule(style userinfoStyle) func(*moduleRun) {
 	return func(m *moduleRun) {
 		m.setupFor(m.variant.ClientAuth)
@@ -506,7 +506,7 @@ func secondAuthorizationModule(hint bool) func(*moduleRun) {
 }
 
 // oidcc-prompt-none-not-logged-in: prompt=none without a session must
-// redirect with an error that asks for a user interface, and a state of
+// redirect with an error that requires a user interface, and a state of
 // 128 characters must survive.
 func runPromptNoneNotLoggedIn(m *moduleRun) {
 	m.setupFor(m.variant.ClientAuth)
@@ -669,7 +669,7 @@ func runRefreshToken(m *moduleRun) {
 	checkTokenError(m, t, "invalid_grant")
 }
 
-// refreshFlow runs a flow that asks for a refresh token, with
+// refreshFlow runs a flow that requests a refresh token, with
 // prompt=consent when offline_access is requested (OpenID Connect Core
 // §11). It skips the module when no refresh token comes back.
 func (m *moduleRun) refreshFlow(c *client, firstClient bool) *flowResult {

@@ -26,7 +26,7 @@ var (
 	checkPostLogoutParameters = defineCheck("CheckForUnexpectedParametersInPostLogoutRedirect",
 		"the post-logout redirect adds no parameters but state")
 	checkLoggedOut = defineCheck("CheckSessionEndedAfterLogout",
-		"after logout, prompt=none fails with an error that asks for a user interface")
+		"after logout, prompt=none fails with an error that requires a user interface")
 	checkBackchannelReceived = defineCheck("WaitForBackchannelLogoutRequest",
 		"the provider posts a logout token to the backchannel_logout_uri")
 	checkBackchannelTLS = defineCheck("EnsureBackchannelLogoutUsesTls12WithSecureCipherOrTls13",
@@ -209,7 +209,7 @@ func checkPostLogoutQuery(r recorder, query url.Values, state string) {
 }
 
 // checkSessionEnded sends prompt=none, which must now fail with an error
-// that asks for a user interface.
+// that requires a user interface.
 func (m *moduleRun) checkSessionEnded(c *client) {
 	req := m.newAuthRequest(c)
 	req.set("prompt", "none")

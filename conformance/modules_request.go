@@ -101,7 +101,7 @@ func (m *moduleRun) skipUnlessUnsignedObjects() {
 
 // oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported:
 // the provider processes an unsigned request object, taking state and
-// nonce from it, or answers request_not_supported (skip).
+// nonce from it, or returns request_not_supported (skip).
 func runUnsignedRequestObject(m *moduleRun) {
 	m.setupFor(m.variant.ClientAuth)
 	m.skipUnlessUnsignedObjects()

@@ -30,7 +30,7 @@ type client struct {
 	// id_token_signed_response_alg and userinfo_signed_response_alg.
 	IDTokenAlg  string
 	UserinfoAlg string
-	// Scope is what the client asks for, "openid" unless a module changes it.
+	// Scope is the scope the client requests, "openid" unless a module changes it.
 	Scope string
 	// RegistrationURI and RegistrationToken manage a dynamic client
 	// (RFC 7592); both are empty for static clients.

@@ -19,7 +19,7 @@ import (
 // moduleTimeout bounds one module, waits included.
 const moduleTimeout = 5 * time.Minute
 
-// harness is what the modules of a run share.
+// harness is the state the modules of a run share.
 type harness struct {
 	opts      *Options
 	http      *http.Client
@@ -29,7 +29,7 @@ type harness struct {
 	// dynamically.
 	static  *StaticClients
 	browser *browserPool
-	// browserUnavailable says why modules run without Chromium.
+	// browserUnavailable is the reason modules run without Chromium.
 	browserUnavailable string
 
 	nextID   int
@@ -61,7 +61,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	parallel := opts.Parallel
 	if h.static != nil {
 		// Static clients share one set of callback URLs, so a response
-		// could not be told apart from another module's.
+		// could not be distinguished from another module's.
 		parallel = 1
 	}
 	var exclusive []int
@@ -183,7 +183,7 @@ func providerClient(opts *Options) (*http.Client, error) {
 				pool = x509.NewCertPool()
 			}
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("CA file %s holds no PEM certificate", opts.CAFile)
+				return nil, fmt.Errorf("CA file %s contains no PEM certificate: give a file of PEM certificates", opts.CAFile)
 			}
 			transport.TLSClientConfig.RootCAs = pool
 		}

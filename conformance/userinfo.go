@@ -157,7 +157,7 @@ func checkClaimSources(r recorder, claims map[string]any) {
 }
 
 // checkUnauthorizedUserinfoExtra records the EXTRA findings on userinfo
-// answers to a request without a token and with an invalid one.
+// responses to a request without a token and with an invalid one.
 func checkUnauthorizedUserinfoExtra(r recorder, missing, invalid *httpResult) {
 	for _, c := range []struct {
 		result      *httpResult

@@ -24,9 +24,9 @@ import (
 // person through login and consent as needed and issues the code.
 func (p *Provider) authorize(c *gin.Context) {
 	ctx := c.Request.Context()
-	// Parsed here, multipart bodies included, so that expandRequestObject
-	// sees every parameter fosite will see, and fosite never meets a request
-	// or request_uri parameter.
+	// The form is parsed here, multipart bodies included, so that
+	// expandRequestObject reads every parameter fosite reads. fosite then
+	// never receives a request or request_uri parameter.
 	if err := c.Request.ParseMultipartForm(maxAuthorizeBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 		p.renderOAuthErrorPage(c, fosite.ErrInvalidRequest.WithHint("The request parameters could not be parsed."))
 		return
@@ -81,11 +81,11 @@ func (p *Provider) authorize(c *gin.Context) {
 	p.continueFlow(c, ar, flow, session)
 }
 
-// checkResponseType makes the checks of the implicit and hybrid flows that
-// fosite makes only after the person signed in: an ID token from the
+// checkResponseType runs, before the person signs in, the implicit and
+// hybrid checks that fosite runs only afterwards. An ID token from the
 // authorization endpoint needs a nonce (OpenID Connect Core §3.2.2.1,
-// §3.3.2.11), tokens there need a client registered for the implicit grant,
-// and they must never travel in the query, where they would reach logs and
+// §3.3.2.11), and tokens there need a client registered for the implicit
+// grant. Tokens never go in the query, where they would reach logs and
 // Referer headers (OAuth 2.0 Multiple Response Type Encoding Practices §5).
 func checkResponseType(ar fosite.AuthorizeRequester) error {
 	types := ar.GetResponseTypes()
@@ -282,7 +282,7 @@ func (p *Provider) needsLogin(flow *authFlow, session *storage.LoginSession) boo
 	if flow.LoggedIn {
 		return false
 	}
-	// The claims parameter may name the only user the answer may be for.
+	// The claims parameter may name the only user a code may be issued for.
 	if sub := requestedSubject(flow.Form); sub != "" && sub != session.UserID {
 		return true
 	}

@@ -135,8 +135,8 @@ func idTokenClaim(form url.Values, name string) *individualClaim {
 	return &claim
 }
 
-// requestedSubject returns the sub value the claims parameter demands of
-// the ID token, or "". Only that user may get a positive answer (§5.5.1).
+// requestedSubject returns the sub value the claims parameter requires of
+// the ID token, or "". Only that user may get a code or token (§5.5.1).
 func requestedSubject(form url.Values) string {
 	if claim := idTokenClaim(form, "sub"); claim != nil {
 		if sub, ok := claim.Value.(string); ok {
@@ -146,8 +146,8 @@ func requestedSubject(form url.Values) string {
 	return ""
 }
 
-// requestedACRValues returns the acr values the claims parameter asks the
-// ID token for, and whether they are essential (§5.5.1.1).
+// requestedACRValues returns the acr values the claims parameter requests
+// for the ID token, and whether they are essential (§5.5.1.1).
 func requestedACRValues(form url.Values) ([]string, bool) {
 	claim := idTokenClaim(form, "acr")
 	if claim == nil {

@@ -298,9 +298,9 @@ type KeyInfo struct {
 	Active    bool   `json:"active"`
 }
 
-// JWKSMaxAge is how old the published key set may be when the JWKS
-// endpoint serves it. Past it a request reloads the keys first, so that a
-// key rotated by another process is published within seconds.
+// JWKSMaxAge is the maximum age of the key set the JWKS endpoint serves.
+// An older set is reloaded first, so a key rotated by another process is
+// published within seconds.
 const JWKSMaxAge = 5 * time.Second
 
 // ReloadIfOlder reloads the keys when they were loaded more than maxAge

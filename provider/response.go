@@ -17,7 +17,7 @@ import (
 // is the query, the fragment (OAuth 2.0 Multiple Response Type Encoding
 // Practices §2) or an auto-submitted form (OAuth 2.0 Form Post Response
 // Mode). Every response names the issuer in iss (RFC 9207), so a client that
-// uses several providers can tell which one answered.
+// uses several providers can tell which one sent it.
 //
 // Only a redirect_uri fosite matched against the client's registered ones
 // reaches here; anything else gets an error page.

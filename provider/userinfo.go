@@ -99,10 +99,10 @@ func writeBearerError(c *gin.Context, status int, code, description string) {
 	writeErrorJSON(c, status, code, description)
 }
 
-// writeUserinfo answers with the claims as JSON, or as a signed JWT when
-// the client registered userinfo_signed_response_alg (OpenID Connect Core
-// §5.3.2). The JWT names the issuer and the client as its audience, and
-// carries no nonce, exp or iat beyond what a client may check.
+// writeUserinfo writes the claims as JSON, or as a signed JWT when the
+// client registered userinfo_signed_response_alg (OpenID Connect Core
+// §5.3.2). The JWT carries iss, the client as aud, and iat, but no nonce or
+// exp.
 func (p *Provider) writeUserinfo(c *gin.Context, ar fosite.Requester, claims map[string]any) {
 	c.Header("Cache-Control", "no-store")
 	client, _ := ar.GetClient().(*storage.Client)

@@ -62,7 +62,7 @@ type ClientMetadata struct {
 	// when it is named here.
 	RequestObjectSigningAlg     string `json:"request_object_signing_alg,omitempty"`
 	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
-	// UserinfoSignedResponseAlg makes userinfo answer a signed JWT.
+	// UserinfoSignedResponseAlg makes userinfo return a signed JWT.
 	UserinfoSignedResponseAlg         string   `json:"userinfo_signed_response_alg,omitempty"`
 	FrontchannelLogoutURI             string   `json:"frontchannel_logout_uri,omitempty"`
 	FrontchannelLogoutSessionRequired bool     `json:"frontchannel_logout_session_required,omitempty"`
